@@ -1,0 +1,1 @@
+//! Users-file backend. (Being written: see the file-backend branch.)

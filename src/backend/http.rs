@@ -1,0 +1,1 @@
+//! mod_auth_http client backend. (Being written: see the http-backend branch.)

@@ -1,0 +1,280 @@
+//! Frame payload -> [`Request`]: the six commands of the extauth protocol.
+//!
+//! Pure and allocation-free: fields borrow from the frame. Fields are bytes, never
+//! `str`: invalid UTF-8 and NUL bytes must not truncate or crash anything, they simply
+//! cannot match. The password is everything after the third colon (it may itself
+//! contain colons); it is never trimmed.
+
+use std::fmt;
+
+/// One decoded request. Borrowed from the frame payload it came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Request<'a> {
+    Auth {
+        user: &'a [u8],
+        host: &'a [u8],
+        password: &'a [u8],
+    },
+    IsUser {
+        user: &'a [u8],
+        host: &'a [u8],
+    },
+    SetPass {
+        user: &'a [u8],
+        host: &'a [u8],
+        password: &'a [u8],
+    },
+    TryRegister {
+        user: &'a [u8],
+        host: &'a [u8],
+        password: &'a [u8],
+    },
+    RemoveUser {
+        user: &'a [u8],
+        host: &'a [u8],
+    },
+    RemoveUser3 {
+        user: &'a [u8],
+        host: &'a [u8],
+        password: &'a [u8],
+    },
+}
+
+/// Why a payload is not a request we serve. Every variant is answered `0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    /// A command we do not know (including `certauth`), or an empty payload.
+    UnknownCommand,
+    /// Too few fields for the command.
+    MissingField,
+    /// Empty user or host.
+    EmptyName,
+    /// A password field that is present but empty (servers never send one for `auth`).
+    EmptyPassword,
+    /// A `:` inside the host of a two-field command: extra fields, which we refuse.
+    ExtraField,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Invalid::UnknownCommand => "unknown command",
+            Invalid::MissingField => "missing field",
+            Invalid::EmptyName => "empty user or host",
+            Invalid::EmptyPassword => "empty password",
+            Invalid::ExtraField => "extra field",
+        })
+    }
+}
+
+impl<'a> Request<'a> {
+    /// The command word as sent on the wire (for logs).
+    pub fn command(&self) -> &'static str {
+        match self {
+            Request::Auth { .. } => "auth",
+            Request::IsUser { .. } => "isuser",
+            Request::SetPass { .. } => "setpass",
+            Request::TryRegister { .. } => "tryregister",
+            Request::RemoveUser { .. } => "removeuser",
+            Request::RemoveUser3 { .. } => "removeuser3",
+        }
+    }
+
+    /// The user localpart of the request.
+    pub fn user(&self) -> &'a [u8] {
+        match *self {
+            Request::Auth { user, .. }
+            | Request::IsUser { user, .. }
+            | Request::SetPass { user, .. }
+            | Request::TryRegister { user, .. }
+            | Request::RemoveUser { user, .. }
+            | Request::RemoveUser3 { user, .. } => user,
+        }
+    }
+
+    /// The host (domain) of the request.
+    pub fn host(&self) -> &'a [u8] {
+        match *self {
+            Request::Auth { host, .. }
+            | Request::IsUser { host, .. }
+            | Request::SetPass { host, .. }
+            | Request::TryRegister { host, .. }
+            | Request::RemoveUser { host, .. }
+            | Request::RemoveUser3 { host, .. } => host,
+        }
+    }
+
+    /// Whether the request changes the account database.
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Request::SetPass { .. }
+                | Request::TryRegister { .. }
+                | Request::RemoveUser { .. }
+                | Request::RemoveUser3 { .. }
+        )
+    }
+}
+
+/// Never prints the password: `Debug` is what ends up in logs and panic messages.
+impl fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}@{}",
+            self.command(),
+            String::from_utf8_lossy(self.user()).escape_debug(),
+            String::from_utf8_lossy(self.host()).escape_debug()
+        )
+    }
+}
+
+/// Parses one frame payload (without its line ending or length prefix).
+pub fn parse(payload: &[u8]) -> Result<Request<'_>, Invalid> {
+    let (command, rest) = match payload.iter().position(|&b| b == b':') {
+        Some(i) => (&payload[..i], Some(&payload[i + 1..])),
+        None => (payload, None),
+    };
+    let kind = match command {
+        b"auth" => Kind::Auth,
+        b"isuser" => Kind::IsUser,
+        b"setpass" => Kind::SetPass,
+        b"tryregister" => Kind::TryRegister,
+        b"removeuser" => Kind::RemoveUser,
+        b"removeuser3" => Kind::RemoveUser3,
+        _ => return Err(Invalid::UnknownCommand),
+    };
+    let rest = rest.ok_or(Invalid::MissingField)?;
+    let (user, rest) = split_colon(rest).ok_or(Invalid::MissingField)?;
+    if kind.has_password() {
+        let (host, password) = split_colon(rest).ok_or(Invalid::MissingField)?;
+        if user.is_empty() || host.is_empty() {
+            return Err(Invalid::EmptyName);
+        }
+        if password.is_empty() {
+            return Err(Invalid::EmptyPassword);
+        }
+        Ok(match kind {
+            Kind::Auth => Request::Auth {
+                user,
+                host,
+                password,
+            },
+            Kind::SetPass => Request::SetPass {
+                user,
+                host,
+                password,
+            },
+            Kind::TryRegister => Request::TryRegister {
+                user,
+                host,
+                password,
+            },
+            _ => Request::RemoveUser3 {
+                user,
+                host,
+                password,
+            },
+        })
+    } else {
+        let host = rest;
+        if user.is_empty() || host.is_empty() {
+            return Err(Invalid::EmptyName);
+        }
+        if host.contains(&b':') {
+            return Err(Invalid::ExtraField);
+        }
+        Ok(match kind {
+            Kind::IsUser => Request::IsUser { user, host },
+            _ => Request::RemoveUser { user, host },
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Auth,
+    IsUser,
+    SetPass,
+    TryRegister,
+    RemoveUser,
+    RemoveUser3,
+}
+
+impl Kind {
+    fn has_password(self) -> bool {
+        !matches!(self, Kind::IsUser | Kind::RemoveUser)
+    }
+}
+
+fn split_colon(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = s.iter().position(|&b| b == b':')?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_keeps_colons_and_spaces() {
+        assert_eq!(
+            parse(b"auth:alice:example.org: pa:ss:w ").unwrap(),
+            Request::Auth {
+                user: b"alice",
+                host: b"example.org",
+                password: b" pa:ss:w "
+            }
+        );
+    }
+
+    #[test]
+    fn all_commands() {
+        let p = |s: &[u8]| parse(s).map(|r| r.command());
+        assert_eq!(p(b"auth:u:h:p"), Ok("auth"));
+        assert_eq!(p(b"isuser:u:h"), Ok("isuser"));
+        assert_eq!(p(b"setpass:u:h:p"), Ok("setpass"));
+        assert_eq!(p(b"tryregister:u:h:p"), Ok("tryregister"));
+        assert_eq!(p(b"removeuser:u:h"), Ok("removeuser"));
+        assert_eq!(p(b"removeuser3:u:h:p"), Ok("removeuser3"));
+    }
+
+    #[test]
+    fn rejects() {
+        assert_eq!(parse(b""), Err(Invalid::UnknownCommand));
+        assert_eq!(parse(b"certauth:u:h:x"), Err(Invalid::UnknownCommand));
+        assert_eq!(parse(b"AUTH:u:h:p"), Err(Invalid::UnknownCommand));
+        assert_eq!(parse(b"auth"), Err(Invalid::MissingField));
+        assert_eq!(parse(b"auth:u:h"), Err(Invalid::MissingField));
+        assert_eq!(parse(b"auth:u"), Err(Invalid::MissingField));
+        assert_eq!(parse(b"auth:u:h:"), Err(Invalid::EmptyPassword));
+        assert_eq!(parse(b"auth::h:p"), Err(Invalid::EmptyName));
+        assert_eq!(parse(b"auth:u::p"), Err(Invalid::EmptyName));
+        assert_eq!(parse(b"isuser:u"), Err(Invalid::MissingField));
+        assert_eq!(parse(b"isuser:u:"), Err(Invalid::EmptyName));
+        assert_eq!(parse(b"isuser:u:h:extra"), Err(Invalid::ExtraField));
+        assert_eq!(parse(b"removeuser:u:h:p"), Err(Invalid::ExtraField));
+    }
+
+    #[test]
+    fn fields_are_bytes() {
+        let r = parse(b"auth:\xff\x00:h\x00:p\x00w\xfe").unwrap();
+        assert_eq!(r.user(), b"\xff\x00");
+        assert_eq!(r.host(), b"h\x00");
+        assert!(matches!(
+            r,
+            Request::Auth {
+                password: b"p\x00w\xfe",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn debug_never_shows_password() {
+        let r = parse(b"auth:alice:example.org:hunter2").unwrap();
+        let s = format!("{r:?}");
+        assert_eq!(s, "auth alice@example.org");
+        assert!(!s.contains("hunter2"));
+    }
+}
