@@ -39,6 +39,7 @@ pub mod config;
 pub mod hash;
 #[macro_use]
 pub mod log;
+pub mod printer;
 pub mod request;
 pub mod serve;
 pub mod sys;
