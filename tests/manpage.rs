@@ -116,3 +116,16 @@ fn required_sections_are_present() {
         assert!(text.contains(line), "{line} missing");
     }
 }
+
+#[test]
+fn title_names_the_crate_version() {
+    let text = page_text();
+    let th = text
+        .lines()
+        .find(|l| l.starts_with(".TH "))
+        .expect("a .TH line");
+    assert!(
+        th.contains(&format!("\"xmpp-extauth {}\"", env!("CARGO_PKG_VERSION"))),
+        "bump the version in the man page's .TH line: {th}"
+    );
+}
