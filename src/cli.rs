@@ -429,6 +429,7 @@ CONFIGURATION
 
 SERVER SETUP
     Prosody:   authentication = \"external_insecure\"
+               external_auth_protocol = \"generic\"
                external_auth_command = \"/usr/bin/xmpp-extauth\"
     ejabberd:  auth_method: external
                extauth_program: \"/usr/bin/xmpp-extauth\"

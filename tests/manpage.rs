@@ -129,3 +129,26 @@ fn title_names_the_crate_version() {
         "bump the version in the man page's .TH line: {th}"
     );
 }
+
+/// mandoc's linter is stricter than groff (style too); run it when installed. Optional:
+/// CI installs groff, which is what `man` uses on Debian.
+#[test]
+fn mandoc_lint_is_clean_when_available() {
+    let Ok(out) = Command::new("mandoc")
+        .args(["-T", "lint", "-W", "all"])
+        .arg(Path::new(PAGE))
+        .output()
+    else {
+        eprintln!("SKIPPED mandoc_lint_is_clean_when_available: mandoc not installed");
+        return;
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "mandoc lint:\n{text}"
+    );
+}
