@@ -122,7 +122,32 @@ def main():
 
 def extra_seeds():
     """Seeds of the targets added after the first merge (hash, users file, config, HTTP)."""
-    return {}
+    seeds = {}
+    sample = os.path.join(ROOT, "packaging", "xmpp-extauth.conf")
+    if os.path.exists(sample):
+        with open(sample, "rb") as f:
+            seeds["config_parse/sample_conf"] = f.read()
+    configs = [
+        b"backend = http\nhttp_url = https://api.example.org/auth\nhttp_auth_credentials = svc:s3cret:x\n",
+        b'http_auth_credentials = "svc:pa ss"\ncache_ttl = 60\ncache_grace = 300\n',
+        b"backend = http\nhttp_url = http://h/\nhttp_proxy = http://u:pw@proxy:3128\n",
+        b"http_proxy = http://u:pa/ss@proxy:3128\n",
+        b"protocol = generic\nusers_file = /etc/xmpp-extauth/users\nallow_writes = yes\n",
+        b"hash_scheme = sha256-crypt\nhash_rounds = 1000000\ndeadline_ms = 4500\nread_timeout = 1.5\n",
+        b"log = file:/var/log/x.log\nlog_level = debug\n# comment\n\r\n",
+        b"http_connect_timeout_ms = 5000\ndeadline_ms = 100\n",
+        b"users-file = /x\n", b"protocol = generic # trailing\n", b"=x\n", b"\xff = 1\n",
+        b"protocol = auto\nprotocol = auto\n", b'users_file = "/a"b"\n',
+        b"http_client_cert = /c.pem\n", b"http_auth_credentials = u:p\nhttp_auth_credentials_file = /nonexistent\n",
+    ]
+    argvs = [b"", b"--protocol\0generic", b"--http-proxy=http://u:pw@p:1\0config\0check",
+             b"--http-auth-credentials\0u:p", b"user\0add\0alice@example.org", b"-c\0/etc/passwd"]
+    for i, c in enumerate(configs):
+        seeds[f"config_parse/unit_{i}"] = c
+        for j, a in enumerate(argvs):
+            if a:
+                seeds[f"config_parse/unit_{i}_argv_{j}"] = c + b"\0\0" + a
+    return seeds
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 //! Replays the committed fuzz regression corpus (`tests/fuzz_regressions/<target>/*`)
 //! through the same check functions the fuzz targets run (`fuzz/src/lib.rs`), so a
 //! regression is caught by plain `cargo test`, without nightly or libFuzzer.
+//!
+//! `FUZZ_REPLAY_DIR=fuzz/corpus cargo test --release --test hardening_replay` replays a
+//! whole local corpus (or a findings directory laid out as `<dir>/<target>/*`) instead.
 
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]
@@ -11,7 +14,10 @@ use std::path::Path;
 
 #[test]
 fn fuzz_regression_corpus_replays_clean() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let root = match std::env::var_os("FUZZ_REPLAY_DIR") {
+        Some(dir) => Path::new(&dir).to_path_buf(),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions"),
+    };
     let mut replayed = 0;
     for (target, check) in checks::TARGETS {
         let dir = root.join(target);
@@ -34,7 +40,9 @@ fn fuzz_regression_corpus_replays_clean() {
                     msg.unwrap_or_default()
                 );
             }
-            eprintln!("{target}: {} ok in {:?}", file.display(), t.elapsed());
+            if t.elapsed() > std::time::Duration::from_secs(1) {
+                eprintln!("{target}: {} took {:?}", file.display(), t.elapsed());
+            }
             replayed += 1;
         }
     }

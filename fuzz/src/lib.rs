@@ -425,6 +425,153 @@ fn with_password<'a>(req: &Request<'a>, password: &'a [u8]) -> Request<'a> {
     }
 }
 
+/// Target `config_parse`: `config::load` of arbitrary config bytes (written to a private
+/// temporary file: `load` reads a path) plus arbitrary command-line words. Never panics;
+/// every error is one line; and nothing shown — the error, `config check`'s `effective()`,
+/// the warnings, `Debug` — depends on a secret: the same input with the password part of
+/// every `http_auth_credentials` and `http_proxy` value changed must show exactly the same.
+///
+/// Input: `config bytes [\0\0 argv words separated by \0]`. `--config` is always the
+/// temporary file, whatever the words say.
+pub fn check_config_parse(data: &[u8]) {
+    let (file, argv) = match find(data, b"\0\0") {
+        Some(i) => (&data[..i], Some(&data[i + 2..])),
+        None => (data, None),
+    };
+    let mut words: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(a) = argv {
+        use std::os::unix::ffi::OsStrExt;
+        words = a
+            .split(|&b| b == 0)
+            .map(|w| std::ffi::OsStr::from_bytes(w).to_owned())
+            .collect();
+    }
+    let inv = match xmpp_extauth::cli::parse(words) {
+        Ok(inv) => inv,
+        Err(e) => {
+            assert!(!e.to_string().contains('\n'), "usage error spans lines");
+            xmpp_extauth::cli::Invocation {
+                command: xmpp_extauth::cli::Command::Serve,
+                config: None,
+                overrides: Vec::new(),
+            }
+        }
+    };
+    let path = scratch_path("config");
+    let shown = |bytes: &[u8]| -> String {
+        write_private(&path, bytes);
+        let mut inv = inv.clone();
+        inv.config = Some(path.clone());
+        match xmpp_extauth::config::load(&inv, None) {
+            Err(e) => {
+                let m = e.message();
+                assert!(
+                    !m.is_empty() && !m.contains('\n') && !m.contains('\r'),
+                    "bad error: {m:?}"
+                );
+                format!("error: {m}")
+            }
+            Ok(mut st) => {
+                let effective = st.effective();
+                let warnings = st.warnings.clone();
+                // The URLs are shown redacted through effective(); Debug is only checked
+                // for the rest (the derived Debug of a URL string shows it whole).
+                st.http.proxy = None;
+                st.http.url = None;
+                format!("{effective:?} {warnings:?} {st:?}")
+            }
+        }
+    };
+    let original = shown(file);
+    let changed = change_secrets(file);
+    let again = (changed != file).then(|| shown(&changed));
+    let _ = std::fs::remove_file(&path);
+    if let Some(again) = again {
+        assert_eq!(original, again, "output depends on a secret");
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Changes every ASCII letter and digit of the password part of `http_auth_credentials`
+/// (after the first `:`) and `http_proxy` values (between the first `:` of the userinfo
+/// and the last `@`). Letters and digits only: quotes, spaces, `#`, `/`, `@`, UTF-8 stay
+/// as they were, so whether a value is valid cannot change.
+pub fn change_secrets(file: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(file.len());
+    for (i, line) in file.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        let mut line = line.to_vec();
+        if let Some(eq) = line.iter().position(|&b| b == b'=') {
+            let key = line[..eq].trim_ascii();
+            let value_at = eq + 1;
+            let region = if key == b"http_auth_credentials" {
+                line[value_at..]
+                    .iter()
+                    .position(|&b| b == b':')
+                    .map(|c| (value_at + c + 1, line.len()))
+            } else if key == b"http_proxy" {
+                let v = &line[value_at..];
+                find(v, b"://").and_then(|s| {
+                    let rest = s + 3;
+                    let at = v.iter().rposition(|&b| b == b'@').filter(|&a| a >= rest)?;
+                    let colon = v[rest..at].iter().position(|&b| b == b':')?;
+                    // Known open finding (tests/hardening.rs,
+                    // open_proxy_password_with_slash_is_shown): a `/`, `?` or `#` in the
+                    // userinfo ends the authority early and the password is shown. Not
+                    // changed here, so the fuzzer keeps looking for other leaks.
+                    if v[rest..at].iter().any(|b| b"/?#".contains(b)) {
+                        return None;
+                    }
+                    Some((value_at + rest + colon + 1, value_at + at))
+                })
+            } else {
+                None
+            };
+            if let Some((from, to)) = region {
+                for b in &mut line[from..to] {
+                    if b.is_ascii_alphanumeric() {
+                        *b = if *b == b'Z' { b'Y' } else { b'Z' };
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(&line);
+    }
+    out
+}
+
+/// A per-process scratch file (the fuzzer runs one input at a time per process).
+fn scratch_path(what: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("TMPDIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/tmp".into());
+    dir.join(
+        format!(
+            "xmpp-extauth-fuzz-{what}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .replace(['(', ')'], ""),
+    )
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("scratch file");
+    f.write_all(bytes).expect("scratch write");
+}
+
 /// A property check: panics on a violation.
 pub type Check = fn(&[u8]);
 
@@ -434,4 +581,5 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("decode_ejabberd", check_decode_ejabberd),
     ("serve_stream", check_serve_stream),
     ("request_parse", check_request_parse),
+    ("config_parse", check_config_parse),
 ];
