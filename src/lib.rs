@@ -33,6 +33,7 @@
 //! 7. No panics on any input (`unwrap`/`expect` only where an invariant proves it safe).
 //! 8. Memory stays bounded whatever the input: one request buffer of at most 64 KiB + 2.
 
+pub mod admin;
 pub mod backend;
 pub mod cli;
 pub mod config;
@@ -40,6 +41,7 @@ pub mod hash;
 #[macro_use]
 pub mod log;
 pub mod printer;
+pub mod prompt;
 pub mod request;
 pub mod serve;
 pub mod sys;
