@@ -93,8 +93,17 @@ impl AdminName {
     }
 }
 
+/// How the commands obtain a password: `(prompt, confirm)`; [`prompt::read_password`]
+/// in the binary, a canned answer in tests.
+pub type PasswordSource<'a> = &'a mut dyn FnMut(&str, bool) -> std::io::Result<prompt::Password>;
+
 /// `xmpp-extauth user add|passwd|del NAME` and `user list`.
 pub fn user_cmd(settings: &Settings, cmd: &UserCommand) -> i32 {
+    user_cmd_with(settings, cmd, &mut prompt::read_password)
+}
+
+/// [`user_cmd`] with the password taken from `read`.
+pub fn user_cmd_with(settings: &Settings, cmd: &UserCommand, read: PasswordSource<'_>) -> i32 {
     let path = settings.users_file.as_path();
     let (verb, name) = match cmd {
         UserCommand::List => return list(path),
@@ -130,7 +139,7 @@ pub fn user_cmd(settings: &Settings, cmd: &UserCommand) -> i32 {
     }
     let new_hash = match cmd {
         UserCommand::Add(_) | UserCommand::Passwd(_) => {
-            let pw = match prompt::read_password("New password: ", true) {
+            let pw = match read("New password: ", true) {
                 Ok(p) => p,
                 Err(e) => {
                     fail(&format!("{verb}: reading the password"), e);
@@ -241,6 +250,17 @@ fn list(path: &Path) -> i32 {
 /// `check auth|isuser USER@HOST`: asks the configured backend once, prints
 /// `yes`/`no`/`unavailable`; exit 0 yes, 1 no, 2 unavailable or error.
 pub fn check_cmd(backend: &mut dyn Backend, kind: CheckKind, jid: &str, deadline: Duration) -> i32 {
+    check_cmd_with(backend, kind, jid, deadline, &mut prompt::read_password)
+}
+
+/// [`check_cmd`] with the password taken from `read`.
+pub fn check_cmd_with(
+    backend: &mut dyn Backend,
+    kind: CheckKind,
+    jid: &str,
+    deadline: Duration,
+    read: PasswordSource<'_>,
+) -> i32 {
     let name = match AdminName::parse(jid) {
         Ok(n) if n.domain.is_some() => n,
         Ok(_) => {
@@ -260,7 +280,7 @@ pub fn check_cmd(backend: &mut dyn Backend, kind: CheckKind, jid: &str, deadline
             host,
         },
         CheckKind::Auth => {
-            pw = match prompt::read_password("Password: ", false) {
+            pw = match read("Password: ", false) {
                 Ok(p) => p,
                 Err(e) => {
                     fail("check auth: reading the password", e);
