@@ -755,3 +755,57 @@ fn prompt_reads_one_line_from_a_pipe() {
     let pw = xmpp_extauth::prompt::read_line(&mut r).unwrap();
     assert_eq!(pw.as_bytes(), b"s3:cret ");
 }
+
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Issue 6's targets, checked by hand in release (not a CI benchmark):
+/// `cargo test --release --test file_backend -- --ignored load_100k --nocapture`.
+#[test]
+#[ignore]
+fn load_100k_users_and_lookup_cost() {
+    let d = TempDir::new();
+    let mut s = String::with_capacity(13_000_000);
+    s.push_str("# 100k users\n");
+    for i in 0..100_000 {
+        s.push_str(&format!(
+            "user{i}@example.org:$6$rounds=5000$saltsalt{:08}$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1\n",
+            i
+        ));
+    }
+    let p = d.users(&s);
+    // Best of 3, in CPU time of this thread: the machine running tests may be busy.
+    let mut load = Duration::MAX;
+    for _ in 0..3 {
+        let t = thread_cpu();
+        let b = open(&p, false);
+        load = load.min(thread_cpu() - t);
+        drop(b);
+    }
+    let mut b = open(&p, false);
+    assert_eq!(b.len(), 100_000);
+    let n = 100_000u32;
+    let t = Instant::now();
+    let mut hits = 0;
+    for i in 0..n {
+        let u = format!("user{}", (i * 7919) % 200_000);
+        if isuser(&mut b, u.as_bytes(), b"example.org") == Verdict::Yes {
+            hits += 1;
+        }
+    }
+    let per = t.elapsed() / n;
+    eprintln!(
+        "load of {} bytes: {load:?}; isuser incl. stat and formatting: {per:?}; hits {hits}",
+        s.len()
+    );
+    if !cfg!(debug_assertions) {
+        assert!(load < Duration::from_millis(60), "{load:?}");
+    }
+}

@@ -61,9 +61,15 @@ pub(crate) struct Report {
 const MAX_NOTES: usize = 50;
 
 impl Report {
-    fn note(&mut self, line: u32, error: bool, text: String) {
+    /// Records a note; the text is only built for the notes kept, so a file of 100,000
+    /// bad lines costs no more than a good one.
+    fn note(&mut self, line: u32, error: bool, text: impl FnOnce() -> String) {
         if self.notes.len() < MAX_NOTES {
-            self.notes.push(Note { line, error, text });
+            self.notes.push(Note {
+                line,
+                error,
+                text: text(),
+            });
         } else {
             self.notes_dropped += 1;
         }
@@ -89,7 +95,7 @@ impl Table {
 
     /// Indexes `data` (the whole file). Never fails: bad lines are reported and skipped.
     pub(crate) fn build(data: Vec<u8>) -> (Table, Report) {
-        let upper = data.iter().filter(|&&b| b == b'\n').count() + 1;
+        let upper = parse::count_byte(b'\n', &data) + 1;
         // Load factor <= 0.8 with linear probing and in-slot tags.
         let cap = (upper + upper / 4 + 1).next_power_of_two().max(8);
         let mut t = Table {
@@ -103,7 +109,7 @@ impl Table {
         };
         let mut report = Report::default();
         if data.len() > MAX_OFFSET {
-            report.note(0, true, "file too large to index".into());
+            report.note(0, true, || "file too large to index".into());
             return (t, report);
         }
         for (no, start, line) in parse::lines(&data) {
@@ -111,7 +117,7 @@ impl Table {
                 Line::Blank => continue,
                 Line::Bad(why) => {
                     report.bad_lines += 1;
-                    report.note(no, true, why.to_string());
+                    report.note(no, true, || why.to_string());
                     continue;
                 }
                 Line::Entry(e) => e,
@@ -125,7 +131,9 @@ impl Table {
                 }
                 Err(err) => {
                     report.bad_lines += 1;
-                    report.note(no, true, format!("{err}; this entry never authenticates"));
+                    report.note(no, true, || {
+                        format!("{err}; this entry never authenticates")
+                    });
                     flags |= FLAG_BLOCKED;
                 }
             }
@@ -133,14 +141,12 @@ impl Table {
                 start
             } else {
                 report.not_normalised += 1;
-                report.note(
-                    no,
-                    false,
+                report.note(no, false, || {
                     format!(
                         "name is not in normalised (lower case) form; matched as {}",
                         show_name(&e.user, e.domain.as_deref())
-                    ),
-                );
+                    )
+                });
                 let off = t.extra.len();
                 t.extra.extend_from_slice(&e.user);
                 if let Some(d) = &e.domain {
@@ -151,7 +157,7 @@ impl Table {
                 t.extra.extend_from_slice(e.hash);
                 t.extra.push(b'\n');
                 if off > MAX_OFFSET {
-                    report.note(no, true, "too many names to normalise".into());
+                    report.note(no, true, || "too many names to normalise".into());
                     continue;
                 }
                 t.extra_lines.push((off as u32, no));
@@ -162,15 +168,14 @@ impl Table {
             match t.find(h, &e.user, e.domain.as_deref(), &data) {
                 Some(prev) => {
                     report.duplicates += 1;
-                    let first = t.line_of(prev, &data);
-                    report.note(
-                        no,
-                        false,
+                    let first = || t.line_of(prev, &data);
+                    report.note(no, false, || {
                         format!(
-                            "duplicate entry for {} (first at line {first}, which wins)",
-                            show_name(&e.user, e.domain.as_deref())
-                        ),
-                    );
+                            "duplicate entry for {} (first at line {}, which wins)",
+                            show_name(&e.user, e.domain.as_deref()),
+                            first()
+                        )
+                    });
                 }
                 None => {
                     let slot = ((h >> 32) << 32) | u64::from(flags | offset as u32);

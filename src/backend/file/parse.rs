@@ -43,10 +43,7 @@ pub(crate) fn lines(data: &[u8]) -> impl Iterator<Item = (u32, usize, &[u8])> {
         if start >= data.len() {
             return None;
         }
-        let end = data[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len(), |i| start + i);
+        let end = find_byte(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
         let item = (no.saturating_add(1), start, &data[start..end]);
         no = no.saturating_add(1);
         start = end + 1;
@@ -54,9 +51,63 @@ pub(crate) fn lines(data: &[u8]) -> impl Iterator<Item = (u32, usize, &[u8])> {
     })
 }
 
+/// Longest line accepted: real entries are ~130 bytes; a giant line is junk, and must
+/// not reach the hash parser or the name normaliser.
+pub(crate) const MAX_LINE: usize = 8192;
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `hay[i..i + 8]` (caller checks the bounds).
+#[inline(always)]
+fn word(hay: &[u8], i: usize) -> u64 {
+    debug_assert!(i + 8 <= hay.len());
+    // SAFETY: callers guarantee i + 8 <= hay.len(); read_unaligned needs no alignment.
+    unsafe { std::ptr::read_unaligned(hay.as_ptr().add(i).cast::<u64>()) }
+}
+
+/// Whether any byte of `w` is zero (exact: the classic `(w - LO) & !w & HI` test).
+#[inline(always)]
+fn has_zero(w: u64) -> bool {
+    w.wrapping_sub(LO) & !w & HI != 0
+}
+
+/// Index of the first `needle` in `hay`, eight bytes at a time. The release profile
+/// optimises for size, which leaves byte loops unvectorised; loading 100,000 users
+/// spends most of its time finding line ends.
+pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    let pat = LO.wrapping_mul(u64::from(needle));
+    let mut i = 0;
+    while i + 8 <= hay.len() {
+        if has_zero(word(hay, i) ^ pat) {
+            break;
+        }
+        i += 8;
+    }
+    hay[i..].iter().position(|&b| b == needle).map(|p| i + p)
+}
+
+/// Number of `needle` bytes in `hay`, eight bytes at a time.
+pub(crate) fn count_byte(needle: u8, hay: &[u8]) -> usize {
+    let pat = LO.wrapping_mul(u64::from(needle));
+    let mut n = 0usize;
+    let mut i = 0;
+    while i + 8 <= hay.len() {
+        let x = word(hay, i) ^ pat;
+        // Exact per-byte zero flags (no borrow between bytes): high bit set where x == 0.
+        let z = !(((x & !HI).wrapping_add(!HI)) | x) & HI;
+        n += z.count_ones() as usize;
+        i += 8;
+    }
+    n + hay[i..].iter().filter(|&&b| b == needle).count()
+}
+
 /// Classifies one line (without its `\n`).
 pub(crate) fn parse_line(line: &[u8]) -> Line<'_> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() > MAX_LINE {
+        return Line::Bad("line longer than 8192 bytes");
+    }
     if line.iter().all(|b| b.is_ascii_whitespace()) || line.first() == Some(&b'#') {
         return Line::Blank;
     }
@@ -84,10 +135,14 @@ pub(crate) type Name<'a> = (Cow<'a, [u8]>, Option<Cow<'a, [u8]>>, bool);
 /// Validates and normalises `user@domain` or `user` (no `:` possible here). Shared with
 /// the admin commands, so `user add` accepts exactly what the loader accepts.
 pub(crate) fn parse_name(name: &[u8]) -> Result<Name<'_>, &'static str> {
+    // Fast path for the usual all-ASCII name: one pass over the bytes.
+    if name.is_ascii() && name.iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return Err("name contains whitespace or a control character");
+    }
     let Ok(s) = std::str::from_utf8(name) else {
         return Err("name is not valid UTF-8");
     };
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !name.is_ascii() && s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("name contains whitespace or a control character");
     }
     if s.contains(':') {
@@ -200,6 +255,18 @@ mod tests {
         assert!(matches!(parse_line(b"al\x01ice@x:h"), Line::Bad(_)));
         assert!(matches!(parse_line(b"al\xffice@x:h"), Line::Bad(_)));
         assert!(matches!(parse_line(b"al\x00ice@x:h"), Line::Bad(_)));
+        assert!(matches!(parse_line(b"al\x7fice@x:h"), Line::Bad(_)));
+        assert!(matches!(
+            parse_line("al\u{a0}ice@x:h".as_bytes()),
+            Line::Bad(_)
+        ));
+        assert!(matches!(
+            parse_line("al\u{85}ice@x:h".as_bytes()),
+            Line::Bad(_)
+        ));
+        let mut long = b"a@x:{PLAIN}".to_vec();
+        long.resize(MAX_LINE + 1, b'y');
+        assert!(matches!(parse_line(&long), Line::Bad(_)));
     }
 
     #[test]
@@ -216,6 +283,36 @@ mod tests {
         );
         assert_eq!(lines(b"a\n").count(), 1);
         assert_eq!(lines(b"").count(), 0);
+    }
+
+    #[test]
+    fn byte_search_matches_naive() {
+        let hay: Vec<u8> = (0..300u32)
+            .map(|i| (i * 37 % 11) as u8 + b'\n' - 3)
+            .collect();
+        for start in 0..20 {
+            for needle in [b'\n', b'\n' - 3, 0, 0xff] {
+                let h = &hay[start..];
+                assert_eq!(
+                    find_byte(needle, h),
+                    h.iter().position(|&b| b == needle),
+                    "{start} {needle}"
+                );
+                assert_eq!(
+                    count_byte(needle, h),
+                    h.iter().filter(|&&b| b == needle).count()
+                );
+            }
+        }
+        assert_eq!(
+            count_byte(0x80, &[0x80, 0x00, 0x80, 1, 2, 3, 4, 0x80, 0x80]),
+            4
+        );
+        assert_eq!(
+            count_byte(0, &[0x80, 0x00, 0x80, 1, 0, 0, 4, 0x80, 0x00]),
+            4
+        );
+        assert_eq!(find_byte(b'x', b""), None);
     }
 
     #[test]

@@ -174,6 +174,14 @@ fn replace(
     if unsafe { libc::fchmod(f.as_raw_fd(), mode as libc::mode_t) } != 0 {
         return Err(err(&tmp, "cannot set mode", io::Error::last_os_error()));
     }
+    if orig.is_none() {
+        // A new file takes its directory's group (e.g. /etc/xmpp-extauth root:prosody
+        // 0750), so the server can read what `user add` created as root. Best effort.
+        if let Ok(d) = fs::metadata(&dir) {
+            // SAFETY: fchown on a descriptor we own; uid -1 means unchanged.
+            unsafe { libc::fchown(f.as_raw_fd(), u32::MAX, d.gid()) };
+        }
+    }
     if let Some(m) = orig {
         // SAFETY: as above.
         if unsafe { libc::fchown(f.as_raw_fd(), m.uid(), m.gid()) } != 0 {
