@@ -809,3 +809,49 @@ fn load_100k_users_and_lookup_cost() {
         assert!(load < Duration::from_millis(60), "{load:?}");
     }
 }
+
+#[test]
+fn hostile_files_fifo_and_giant_line() {
+    let d = TempDir::new();
+    let p = d.users("a@x:{PLAIN}one\n");
+    let mut b = open(&p, false);
+    // A FIFO planted at the path must not hang the helper.
+    fs::remove_file(&p).unwrap();
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o640) }, 0);
+    let t = Instant::now();
+    assert_eq!(auth(&mut b, b"a", b"x", b"one"), Verdict::Yes);
+    assert!(t.elapsed() < Duration::from_secs(2));
+    fs::remove_file(&p).unwrap();
+    // A giant line is skipped; the good lines around it load.
+    let mut junk = b"b@x:{PLAIN}".to_vec();
+    junk.resize(1 << 20, b'z');
+    let mut content = b"c@x:{PLAIN}c\n".to_vec();
+    content.extend_from_slice(&junk);
+    content.extend_from_slice(b"\nd@x:{PLAIN}d\n");
+    write_file(&p, &content);
+    assert_eq!(isuser(&mut b, b"c", b"x"), Verdict::Yes);
+    assert_eq!(isuser(&mut b, b"d", b"x"), Verdict::Yes);
+    assert_eq!(isuser(&mut b, b"b", b"x"), Verdict::No);
+    assert_eq!(isuser(&mut b, b"a", b"x"), Verdict::No);
+}
+
+#[test]
+fn failed_write_leaves_file_and_no_temp_behind() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!("SKIPPED: root ignores directory permissions");
+        return;
+    }
+    let d = TempDir::new();
+    let p = d.users("a@x:{PLAIN}a\n");
+    let mut b = open(&p, true);
+    // Lock file exists, but the directory no longer accepts new files.
+    assert_eq!(setpass(&mut b, b"a", b"x", b"b"), Verdict::Yes);
+    fs::set_permissions(&d.0, fs::Permissions::from_mode(0o500)).unwrap();
+    assert_eq!(setpass(&mut b, b"a", b"x", b"c"), Verdict::Unavailable);
+    fs::set_permissions(&d.0, fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(auth(&mut b, b"a", b"x", b"b"), Verdict::Yes);
+    assert_eq!(d.names(), vec!["users", "users.lock"]);
+}

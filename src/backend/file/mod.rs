@@ -131,6 +131,9 @@ impl FileBackend {
                 b.loaded = Some(id);
             }
         }
+        if b.allow_writes {
+            warn_if_not_writable(&b.path);
+        }
         Ok(b)
     }
 
@@ -369,6 +372,28 @@ fn normalised_request_name(user: &[u8], host: &[u8]) -> bool {
     name.push(b'@');
     name.extend_from_slice(host);
     matches!(parse::parse_name(&name), Ok((_, _, true)))
+}
+
+/// With `allow_writes`, every write needs the directory (temporary file, rename, lock
+/// file) to be writable by the server's user; say so at start rather than at the first
+/// `setpass`.
+fn warn_if_not_writable(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(c) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(dir.as_os_str()))
+    else {
+        return;
+    };
+    // SAFETY: access() with a valid NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        warn!(
+            "users file {}: allow_writes is on but directory {} is not writable by this user; writes will fail",
+            path.display(),
+            dir.display()
+        );
+    }
 }
 
 /// Refuses a world-writable file, or a world-writable directory without the sticky
