@@ -284,6 +284,14 @@ impl FileBackend {
                     // Every exact line: a later duplicate must not resurrect the user.
                     let lines = edit::find(data, user, Some(host));
                     if !lines.is_empty() {
+                        if !edit::find(data, user, None).is_empty() {
+                            warn!(
+                                "{} {}: removed the exact entry; a domain-less entry {} still lets this user in",
+                                req.command(),
+                                index::show_name(user, Some(host)),
+                                Shown(user)
+                            );
+                        }
                         Edit::Write(edit::remove(data, &lines), Verdict::Yes)
                     } else if !edit::find(data, user, None).is_empty() {
                         warn!(
@@ -303,6 +311,12 @@ impl FileBackend {
         match result {
             Ok((v, written)) => {
                 if let Some(w) = written {
+                    info!(
+                        "{} {}: users file {} updated",
+                        req.command(),
+                        index::show_name(user, Some(host)),
+                        self.path.display()
+                    );
                     self.adopt(w);
                 }
                 v
