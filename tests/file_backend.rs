@@ -855,3 +855,23 @@ fn failed_write_leaves_file_and_no_temp_behind() {
     assert_eq!(auth(&mut b, b"a", b"x", b"b"), Verdict::Yes);
     assert_eq!(d.names(), vec!["users", "users.lock"]);
 }
+
+#[test]
+fn in_memory_users_file_for_the_demo() {
+    let s = Settings::default();
+    let mut b = FileBackend::from_bytes(
+        "(embedded)",
+        b"# demo\nalice@example.org:{PLAIN}wonderland\n".to_vec(),
+        &s,
+    );
+    assert_eq!(b.describe(), "file (embedded) (1 entries)");
+    assert_eq!(
+        auth(&mut b, b"alice", b"example.org", b"wonderland"),
+        Verdict::Yes
+    );
+    assert_eq!(auth(&mut b, b"alice", b"example.org", b"x"), Verdict::No);
+    assert_eq!(
+        setpass(&mut b, b"alice", b"example.org", b"new"),
+        Verdict::Unavailable
+    );
+}

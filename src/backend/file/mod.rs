@@ -81,6 +81,8 @@ pub struct FileBackend {
     /// The file is gone and that has been logged.
     missing_logged: bool,
     allow_writes: bool,
+    /// False for an in-memory users file (`demo`): no reload, no writes.
+    live: bool,
     scheme: Scheme,
     rounds: u32,
 }
@@ -103,6 +105,7 @@ impl FileBackend {
             failed: None,
             missing_logged: false,
             allow_writes: settings.allow_writes,
+            live: true,
             scheme: settings.hash_scheme,
             rounds: settings.hash_rounds,
         };
@@ -137,6 +140,26 @@ impl FileBackend {
         Ok(b)
     }
 
+    /// A read-only backend over users-file bytes held in memory (the `demo` command's
+    /// embedded file). `label` stands for the path in logs and `describe()`. Never
+    /// reloads; write requests are refused. Bad lines are logged like a real file's.
+    pub fn from_bytes(label: &str, bytes: Vec<u8>, settings: &Settings) -> FileBackend {
+        let (table, report) = Table::build(bytes);
+        let path = PathBuf::from(label);
+        log_report(&path, &report);
+        FileBackend {
+            path,
+            table,
+            loaded: None,
+            failed: None,
+            missing_logged: false,
+            allow_writes: false,
+            live: false,
+            scheme: settings.hash_scheme,
+            rounds: settings.hash_rounds,
+        }
+    }
+
     /// Number of indexed entries.
     pub fn len(&self) -> usize {
         self.table.len()
@@ -148,6 +171,9 @@ impl FileBackend {
 
     /// Re-reads the file if its identity changed. Keeps the last good copy otherwise.
     fn refresh(&mut self) {
+        if !self.live {
+            return;
+        }
         let meta = match fs::metadata(&self.path) {
             Ok(m) => m,
             Err(e) => {
