@@ -875,3 +875,14 @@ fn in_memory_users_file_for_the_demo() {
         Verdict::Unavailable
     );
 }
+
+#[test]
+fn stale_temp_file_of_a_killed_writer_is_cleaned_under_the_lock() {
+    let d = TempDir::new();
+    let p = d.users("a@x:{PLAIN}a\n");
+    write_file(&d.0.join(".users.tmp.0123456789abcdef"), b"a@x:{PLAIN}half");
+    write_file(&d.0.join(".users.tmp.keep-me"), b"not ours");
+    let mut b = open(&p, true);
+    assert_eq!(setpass(&mut b, b"a", b"x", b"b"), Verdict::Yes);
+    assert_eq!(d.names(), vec![".users.tmp.keep-me", "users", "users.lock"]);
+}

@@ -141,6 +141,7 @@ pub(crate) fn modify<T>(
         )));
     }
     let _lock = lock(path, deadline)?;
+    remove_stale_temps(path);
     let current = read_current(path)?;
     if current.is_none() && !create {
         return Err(WriteError(format!("{}: no such file", path.display())));
@@ -164,10 +165,7 @@ fn replace(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let base = path
-        .file_name()
-        .map_or_else(Vec::new, |n| n.as_bytes().to_vec());
-    let (mut f, tmp) = create_temp(&dir, &base)?;
+    let (mut f, tmp) = create_temp(&dir, &temp_prefix(path))?;
     let mut guard = TempGuard(Some(tmp.clone()));
     let mode = orig.map_or(NEW_FILE_MODE, |m| m.mode() & 0o7777);
     // SAFETY: fchmod/fchown on a descriptor we own.
@@ -209,8 +207,39 @@ fn replace(
         .map_err(|e| err(path, "cannot stat the new file", e))
 }
 
+/// `.<base>.tmp.` — the prefix of our temporary files.
+fn temp_prefix(path: &Path) -> Vec<u8> {
+    let mut p = b".".to_vec();
+    p.extend_from_slice(path.file_name().map_or(&[][..], |n| n.as_bytes()));
+    p.extend_from_slice(b".tmp.");
+    p
+}
+
+/// Removes temporary files a writer killed mid-write (`kill -9`, power cut) left behind.
+/// Safe only under the lock: no live writer can own one then.
+fn remove_stale_temps(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let prefix = temp_prefix(path);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let n = name.as_bytes();
+        if n.len() == prefix.len() + 16
+            && n.starts_with(&prefix)
+            && n[prefix.len()..].iter().all(u8::is_ascii_hexdigit)
+        {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// `O_CREAT|O_EXCL` with a random name: `.<base>.tmp.<hex>`.
-fn create_temp(dir: &Path, base: &[u8]) -> Result<(File, PathBuf), WriteError> {
+fn create_temp(dir: &Path, prefix: &[u8]) -> Result<(File, PathBuf), WriteError> {
     for _ in 0..16 {
         let mut rnd = [0u8; 8];
         if crate::hash::random_bytes(&mut rnd).is_err() {
@@ -220,9 +249,7 @@ fn create_temp(dir: &Path, base: &[u8]) -> Result<(File, PathBuf), WriteError> {
                 .map_or(0, |d| d.as_nanos() as u64);
             rnd = (t ^ u64::from(std::process::id()).rotate_left(32)).to_le_bytes();
         }
-        let mut name = b".".to_vec();
-        name.extend_from_slice(base);
-        name.extend_from_slice(b".tmp.");
+        let mut name = prefix.to_vec();
         for b in rnd {
             name.extend_from_slice(format!("{b:02x}").as_bytes());
         }
