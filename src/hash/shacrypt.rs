@@ -26,6 +26,8 @@ pub(crate) trait Engine {
     const IV: Self::State;
     /// Compresses the first [`Self::BLOCK`] bytes of `block` into `state`.
     fn compress(state: &mut Self::State, block: &[u8; 128]);
+    /// Compresses the first `len` bytes of `blocks` (a multiple of [`Self::BLOCK`]).
+    fn compress_many(state: &mut Self::State, blocks: &[[u8; 128]], len: usize);
     /// Writes the big-endian digest into the first [`Self::OUT`] bytes of `out`.
     fn output(state: &Self::State, out: &mut [u8; 64]);
     fn wipe(state: &mut Self::State);
@@ -53,6 +55,12 @@ impl Engine for Sha512 {
     fn compress(state: &mut [u64; 8], block: &[u8; 128]) {
         sha2::block_api::compress512(state, core::slice::from_ref(block));
     }
+    #[inline(always)]
+    fn compress_many(state: &mut [u64; 8], blocks: &[[u8; 128]], len: usize) {
+        if let Some(b) = blocks.get(..len / 128) {
+            sha2::block_api::compress512(state, b);
+        }
+    }
     fn output(state: &[u64; 8], out: &mut [u8; 64]) {
         for (chunk, word) in out.chunks_exact_mut(8).zip(state) {
             chunk.copy_from_slice(&word.to_be_bytes());
@@ -76,6 +84,19 @@ impl Engine for Sha256 {
     fn compress(state: &mut [u32; 8], block: &[u8; 128]) {
         if let Some(b) = block.first_chunk::<64>() {
             sha2::block_api::compress256(state, core::slice::from_ref(b));
+        }
+    }
+    #[inline(always)]
+    fn compress_many(state: &mut [u32; 8], blocks: &[[u8; 128]], len: usize) {
+        for (i, block) in blocks.iter().enumerate().take(len.div_ceil(128)) {
+            if let Some(b) = block.first_chunk::<64>() {
+                sha2::block_api::compress256(state, core::slice::from_ref(b));
+            }
+            if 128 * i + 64 < len {
+                if let Some(b) = block.last_chunk::<64>() {
+                    sha2::block_api::compress256(state, core::slice::from_ref(b));
+                }
+            }
         }
     }
     fn output(state: &[u32; 8], out: &mut [u8; 64]) {
@@ -212,49 +233,164 @@ pub(crate) fn sha_crypt<E: Engine>(password: &[u8], salt: &[u8], rounds: u32, ou
     }
     h.finish(&mut ds);
 
-    // Short sequences (the usual case) are built once, long ones streamed.
-    let mut p_seq = [0u8; 64];
-    let p_short = pw_len <= n;
-    if p_short {
-        p_seq[..pw_len].copy_from_slice(&dp[..pw_len]);
-    }
-    let s_seq = &ds[..salt.len()];
-
     // Step 21: the rounds.
     let mut c = a;
     wipe_bytes(&mut a);
-    for r in 0..rounds {
-        let mut h = Hasher::<E>::new();
-        let odd = r & 1 != 0;
-        let add_p = |h: &mut Hasher<E>| {
-            if p_short {
-                h.update(&p_seq[..pw_len]);
-            } else {
-                add_repeated(h, &dp[..n], pw_len);
+    // The byte sequence P: DP repeated to the password's length.
+    let mut p_seq = [0u8; P_SEQ_MAX];
+    let done = match p_seq.get_mut(..pw_len) {
+        Some(p) => {
+            for chunk in p.chunks_mut(n) {
+                chunk.copy_from_slice(&dp[..chunk.len()]);
             }
-        };
-        if odd {
-            add_p(&mut h);
-        } else {
-            h.update(&c[..n]);
+            rounds_templated::<E>(&mut c, p, &ds[..salt.len()], rounds)
         }
-        if r % 3 != 0 {
-            h.update(s_seq);
-        }
-        if r % 7 != 0 {
-            add_p(&mut h);
-        }
-        if odd {
-            h.update(&c[..n]);
-        } else {
-            add_p(&mut h);
-        }
-        h.finish(&mut c);
+        None => false,
+    };
+    if !done {
+        rounds_streamed::<E>(&mut c, &dp[..n], pw_len, &ds[..salt.len()], rounds);
     }
     out.copy_from_slice(&c);
     wipe_bytes(&mut c);
     wipe_bytes(&mut dp);
     wipe_bytes(&mut p_seq);
+}
+
+/// Longest password the fast round loop takes (`MAX_PASSWORD_LEN`); longer ones stream.
+const P_SEQ_MAX: usize = super::MAX_PASSWORD_LEN;
+
+/// Blocks of one padded round message: room for the longest password verify() accepts
+/// (64 + 2 * 511 + 16 bytes of message + padding = 9 SHA-512 blocks).
+const TEMPLATE_BLOCKS: usize = 9;
+
+/// The rounds of step 21, fast path. A round's message is one of 8 shapes (odd/even round,
+/// salt added or not, password added or not), each fixed except for the previous digest C.
+/// So each shape is laid out once, padded, with its length field; a round then copies C
+/// into its slot and compresses the blocks: no per-round buffering logic at all, which
+/// matters most under the size-tuned release profile (opt-level "z").
+///
+/// `p` and `s` are the byte sequences P and S. Returns false (nothing done) when a
+/// message would not fit the templates.
+fn rounds_templated<E: Engine>(c: &mut [u8; 64], p: &[u8], s: &[u8], rounds: u32) -> bool {
+    let n = E::OUT;
+    let mut tpl = [[[0u8; 128]; TEMPLATE_BLOCKS]; 8];
+    let mut c_at = [0usize; 8];
+    let mut len = [0usize; 8];
+    for shape in 0..8 {
+        let (odd, with_s, with_p) = (shape & 1 != 0, shape & 2 != 0, shape & 4 != 0);
+        let mut msg = [0u8; 128 * TEMPLATE_BLOCKS];
+        let mut at = 0;
+        let mut put = |bytes: &[u8], at: &mut usize| {
+            if let Some(dst) = msg.get_mut(*at..*at + bytes.len()) {
+                dst.copy_from_slice(bytes);
+            }
+            *at += bytes.len();
+        };
+        if odd {
+            put(p, &mut at);
+        } else {
+            c_at[shape] = at;
+            at += n;
+        }
+        if with_s {
+            put(s, &mut at);
+        }
+        if with_p {
+            put(p, &mut at);
+        }
+        if odd {
+            c_at[shape] = at;
+            at += n;
+        } else {
+            put(p, &mut at);
+        }
+        let bits = (at as u64) * 8;
+        put(&[0x80], &mut at);
+        let total = (at + E::LEN_FIELD).div_ceil(E::BLOCK) * E::BLOCK;
+        if total > msg.len() {
+            wipe_bytes(&mut msg);
+            wipe_template(&mut tpl);
+            return false;
+        }
+        msg[total - 8..total].copy_from_slice(&bits.to_be_bytes());
+        for (dst, src) in tpl[shape].iter_mut().zip(msg.chunks_exact(128)) {
+            dst.copy_from_slice(src);
+        }
+        len[shape] = total;
+        wipe_bytes(&mut msg);
+    }
+    let (mut r3, mut r7) = (0u32, 0u32);
+    let mut state = E::IV;
+    for r in 0..rounds {
+        let shape = (r & 1) as usize | usize::from(r3 != 0) << 1 | usize::from(r7 != 0) << 2;
+        let t = &mut tpl[shape];
+        put_straddling(t, c_at[shape], &c[..n]);
+        state = E::IV;
+        E::compress_many(&mut state, t, len[shape]);
+        E::output(&state, c);
+        r3 = if r3 == 2 { 0 } else { r3 + 1 };
+        r7 = if r7 == 6 { 0 } else { r7 + 1 };
+    }
+    E::wipe(&mut state);
+    wipe_template(&mut tpl);
+    true
+}
+
+/// Copies `bytes` to byte offset `at` of `blocks`, across at most one block boundary
+/// (`bytes` is at most one digest, shorter than a block).
+#[inline(always)]
+fn put_straddling(blocks: &mut [[u8; 128]], at: usize, bytes: &[u8]) {
+    let (b, off) = (at / 128, at % 128);
+    let first = bytes.len().min(128 - off);
+    let (head, tail) = bytes.split_at(first);
+    if let Some(dst) = blocks
+        .get_mut(b)
+        .and_then(|blk| blk.get_mut(off..off + first))
+    {
+        dst.copy_from_slice(head);
+    }
+    if !tail.is_empty() {
+        if let Some(dst) = blocks
+            .get_mut(b + 1)
+            .and_then(|blk| blk.get_mut(..tail.len()))
+        {
+            dst.copy_from_slice(tail);
+        }
+    }
+}
+
+fn wipe_template(tpl: &mut [[[u8; 128]; TEMPLATE_BLOCKS]; 8]) {
+    for shape in tpl.iter_mut() {
+        for block in shape.iter_mut() {
+            wipe_bytes(block);
+        }
+    }
+}
+
+/// The rounds of step 21 through the streaming context: any password length.
+fn rounds_streamed<E: Engine>(c: &mut [u8; 64], dp: &[u8], pw_len: usize, s: &[u8], rounds: u32) {
+    let n = E::OUT;
+    for r in 0..rounds {
+        let mut h = Hasher::<E>::new();
+        let odd = r & 1 != 0;
+        if odd {
+            add_repeated(&mut h, dp, pw_len);
+        } else {
+            h.update(&c[..n]);
+        }
+        if r % 3 != 0 {
+            h.update(s);
+        }
+        if r % 7 != 0 {
+            add_repeated(&mut h, dp, pw_len);
+        }
+        if odd {
+            h.update(&c[..n]);
+        } else {
+            add_repeated(&mut h, dp, pw_len);
+        }
+        h.finish(c);
+    }
 }
 
 /// [`sha_crypt`] for a [`Scheme`].
@@ -312,7 +448,9 @@ mod tests {
     #[test]
     fn raw_algorithm_matches_sha_crypt_crate() {
         let params = sha_crypt::Params::new(1000).unwrap();
-        for pw_len in [0usize, 1, 12, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200] {
+        for pw_len in [
+            0usize, 1, 12, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200, 511, 600,
+        ] {
             let pw: Vec<u8> = (0..pw_len).map(|i| (i * 13 + 1) as u8).collect();
             for salt in [
                 &b""[..],
