@@ -76,17 +76,40 @@ pub(crate) fn encode(digest: &[u8], groups: &[Group], out: &mut Vec<u8>) {
     }
 }
 
+/// Character -> value, `INVALID` outside the alphabet (one lookup per character: parse
+/// runs for every line of a users file).
+const INVALID: u8 = 0xff;
+const DECODE: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Value of one alphabet character, `None` outside the alphabet.
+#[cfg(test)]
 pub(crate) fn value(c: u8) -> Option<u32> {
-    let v = match c {
-        b'.' => 0,
-        b'/' => 1,
-        b'0'..=b'9' => c - b'0' + 2,
-        b'A'..=b'Z' => c - b'A' + 12,
-        b'a'..=b'z' => c - b'a' + 38,
-        _ => return None,
-    };
-    Some(u32::from(v))
+    match DECODE[usize::from(c)] {
+        INVALID => None,
+        v => Some(u32::from(v)),
+    }
+}
+
+/// Stores one decoded byte; a byte at a `NONE` position carries bits crypt never sets, so
+/// it must be zero (the last character is then canonical).
+#[inline(always)]
+fn put(digest: &mut [u8], idx: u8, b: u8) -> Result<(), &'static str> {
+    if idx == NONE {
+        if b != 0 {
+            return Err("digest has a non-canonical last character");
+        }
+    } else if let Some(slot) = digest.get_mut(usize::from(idx)) {
+        *slot = b;
+    }
+    Ok(())
 }
 
 /// Decodes `text` (exactly the encoded length for `groups`) into `digest`.
@@ -95,29 +118,26 @@ pub(crate) fn decode(text: &[u8], groups: &[Group], digest: &mut [u8]) -> Result
     if text.len() != need {
         return Err("digest has the wrong length");
     }
-    let mut chars = text.iter();
-    for &(b2, b1, b0, n) in groups {
-        let mut w = 0u32;
-        for k in 0..n {
-            let c = chars.next().copied().unwrap_or(0);
-            let v = value(c).ok_or("digest has a character outside ./0-9A-Za-z")?;
-            w |= v << (6 * u32::from(k));
-        }
-        for (idx, shift) in [(b2, 16), (b1, 8), (b0, 0)] {
-            let b = ((w >> shift) & 0xff) as u8;
-            if idx == NONE {
-                if b != 0 {
-                    return Err("digest has a non-canonical last character");
-                }
-            } else if let Some(slot) = digest.get_mut(usize::from(idx)) {
-                *slot = b;
-            }
-        }
-        // Bits above the 24 of a full group cannot occur (4 chars = 24 bits); a short group
-        // must not carry bits above its bytes.
-        if n < 4 && (w >> (6 * u32::from(n))) != 0 {
-            return Err("digest has a non-canonical last character");
-        }
+    // Validate every character first, branch-free, then assemble groups. `vals` is zero
+    // past the text, so a short last group reads as a full one with zero high characters.
+    let mut vals = [0u8; 88];
+    let mut seen = 0u8;
+    for (v, &c) in vals.iter_mut().zip(text) {
+        *v = DECODE[usize::from(c)];
+        seen |= *v;
+    }
+    if seen & 0xc0 != 0 {
+        return Err("digest has a character outside ./0-9A-Za-z");
+    }
+    for (i, &(b2, b1, b0, _)) in groups.iter().enumerate().take(22) {
+        let at = 4 * i; // i < 22: at + 3 < 88
+        let w = u32::from(vals[at])
+            | u32::from(vals[at + 1]) << 6
+            | u32::from(vals[at + 2]) << 12
+            | u32::from(vals[at + 3]) << 18;
+        put(digest, b2, (w >> 16) as u8)?;
+        put(digest, b1, (w >> 8) as u8)?;
+        put(digest, b0, w as u8)?;
     }
     Ok(())
 }
