@@ -3,7 +3,7 @@
 //!
 //! - `prefix`: parsing of stored hashes and crypt(3) settings (no allocation for SHA-crypt);
 //! - `shacrypt`: the SHA-crypt algorithm over sha2's compression functions;
-//! - [`b64`]: crypt's base64 flavour; `random`: salts from getrandom(2);
+//! - `b64`: crypt's base64 flavour; `random`: salts from getrandom(2);
 //! - `wipe`: zeroising password-derived buffers.
 //!
 //! Accepted strings are exactly those libxcrypt's `crypt_r()` could have written, so
