@@ -165,7 +165,8 @@ impl Table {
                 off
             };
             let h = t.key_hash(&e.user, e.domain.as_deref());
-            match t.find(h, &e.user, e.domain.as_deref(), &data) {
+            let slot = ((h >> 32) << 32) | u64::from(flags | offset as u32);
+            match t.find_or_insert(h, slot, &e.user, e.domain.as_deref(), &data) {
                 Some(prev) => {
                     report.duplicates += 1;
                     let first = || t.line_of(prev, &data);
@@ -177,11 +178,7 @@ impl Table {
                         )
                     });
                 }
-                None => {
-                    let slot = ((h >> 32) << 32) | u64::from(flags | offset as u32);
-                    t.insert(h, slot);
-                    t.entries += 1;
-                }
+                None => t.entries += 1,
             }
         }
         report.entries = t.entries;
@@ -264,13 +261,38 @@ impl Table {
         }
     }
 
-    fn insert(&mut self, h: u64, slot: u64) {
+    /// One probe for both the duplicate check and the insertion: the existing slot for
+    /// this key, or `None` after storing `new` in the first free slot. The table always
+    /// has free slots (capacity > number of lines), so the probe ends.
+    fn find_or_insert(
+        &mut self,
+        h: u64,
+        new: u64,
+        user: &[u8],
+        domain: Option<&[u8]>,
+        data: &[u8],
+    ) -> Option<u64> {
+        let tag = h >> 32;
         let mut i = (h as usize) & self.mask;
-        // The table always has free slots (capacity > number of lines), so this ends.
-        while self.slots[i] != EMPTY {
+        loop {
+            let slot = *self.slots.get(i)?;
+            if slot == EMPTY {
+                self.slots[i] = new;
+                return None;
+            }
+            if slot >> 32 == tag {
+                let low = slot as u32;
+                let off = (low & OFFSET_MASK) as usize;
+                let buf = self.buf(low, data);
+                if buf
+                    .get(off..)
+                    .is_some_and(|s| name_matches(s, user, domain))
+                {
+                    return Some(slot);
+                }
+            }
             i = (i + 1) & self.mask;
         }
-        self.slots[i] = slot;
     }
 
     /// Line number of an indexed entry (only for warnings; counts newlines).
