@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::ops::Deref;
+use std::os::fd::RawFd;
 
 use crate::sys;
 
@@ -56,34 +57,45 @@ fn wipe(v: &mut Vec<u8>) {
 /// Errors never contain the password.
 pub fn read_password(prompt: &str, confirm: bool) -> io::Result<Password> {
     if sys::is_tty(0) {
-        let first = read_tty(prompt)?;
-        if first.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "empty password",
-            ));
-        }
-        if confirm {
-            let again = read_tty("Retype password: ")?;
-            if *again != *first {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "the two passwords differ",
-                ));
-            }
-        }
-        Ok(first)
+        read_password_tty(0, &mut io::stderr(), prompt, confirm)
     } else {
-        read_line(&mut Fd0)
+        read_line(&mut FdReader(0))
     }
 }
 
-/// Reads fd 0 without buffering ahead, so nothing after the line is consumed.
-struct Fd0;
+/// The terminal path of [`read_password`] on `fd`, prompting on `out`: echo off (with
+/// ECHONL, so the newline still shows) for both the password and its confirmation,
+/// restored when done, whatever happened.
+pub fn read_password_tty(
+    fd: RawFd,
+    out: &mut dyn Write,
+    prompt: &str,
+    confirm: bool,
+) -> io::Result<Password> {
+    let _guard = EchoGuard::quiet(fd)?;
+    let _ = out.write_all(prompt.as_bytes());
+    let _ = out.flush();
+    let first = read_line(&mut FdReader(fd))?;
+    if confirm {
+        let _ = out.write_all(b"Retype password: ");
+        let _ = out.flush();
+        let again = read_line(&mut FdReader(fd))?;
+        if *again != *first {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the two passwords differ",
+            ));
+        }
+    }
+    Ok(first)
+}
 
-impl Read for Fd0 {
+/// Reads a descriptor without buffering ahead, so nothing after the line is consumed.
+struct FdReader(RawFd);
+
+impl Read for FdReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::read_fd(0, buf)
+        sys::read_fd(self.0, buf)
     }
 }
 
@@ -129,41 +141,38 @@ pub fn read_line(r: &mut dyn Read) -> io::Result<Password> {
     Ok(line)
 }
 
-/// Restores the terminal settings when dropped, whatever happened in between.
+/// Turns echo off and restores the saved settings when dropped, on every path.
 struct EchoGuard {
+    fd: RawFd,
     saved: libc::termios,
+}
+
+impl EchoGuard {
+    fn quiet(fd: RawFd) -> io::Result<EchoGuard> {
+        // SAFETY: termios is plain data, filled by tcgetattr before use.
+        let saved = unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            t
+        };
+        let mut quiet = saved;
+        quiet.c_lflag &= !(libc::ECHO | libc::ECHOE | libc::ECHOK);
+        quiet.c_lflag |= libc::ECHONL;
+        // SAFETY: a valid termios for fd.
+        if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(EchoGuard { fd, saved })
+    }
 }
 
 impl Drop for EchoGuard {
     fn drop(&mut self) {
         // SAFETY: restoring settings read from the same descriptor.
-        unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, &self.saved) };
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
     }
-}
-
-fn read_tty(prompt: &str) -> io::Result<Password> {
-    let mut err = io::stderr().lock();
-    let _ = err.write_all(prompt.as_bytes());
-    let _ = err.flush();
-    // SAFETY: termios is plain data, filled by tcgetattr before use.
-    let saved = unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(0, &mut t) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        t
-    };
-    let guard = EchoGuard { saved };
-    let mut quiet = saved;
-    quiet.c_lflag &= !libc::ECHO;
-    quiet.c_lflag |= libc::ECHONL;
-    // SAFETY: valid termios for fd 0.
-    if unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, &quiet) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let r = read_line(&mut Fd0);
-    drop(guard);
-    r
 }
 
 #[cfg(test)]

@@ -867,3 +867,95 @@ fn stale_temp_file_of_a_killed_writer_is_cleaned_under_the_lock() {
     assert_eq!(setpass(&mut b, b"a", b"x", b"b"), Verdict::Yes);
     assert_eq!(d.names(), vec![".users.tmp.keep-me", "users", "users.lock"]);
 }
+
+/// Opens a pseudo-terminal pair: (master, slave).
+fn open_pty() -> (File, File) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls with checked results; the name buffer is large enough.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(m >= 0);
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        assert!(s >= 0);
+        (File::from_raw_fd(m), File::from_raw_fd(s))
+    }
+}
+
+fn echo_on(fd: i32) -> bool {
+    // SAFETY: termios is plain data filled by tcgetattr.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(fd, &mut t), 0);
+        t.c_lflag & libc::ECHO != 0
+    }
+}
+
+#[test]
+fn prompt_on_a_terminal_turns_echo_off_and_restores_it() {
+    use std::io::{Read, Write};
+    let (mut master, slave) = open_pty();
+    assert!(echo_on(slave.as_raw_fd()));
+    let mfd = master.as_raw_fd();
+    let typist = std::thread::spawn(move || {
+        // Type only once echo is off, as a person would after the prompt.
+        let t = Instant::now();
+        while echo_on(mfd) {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "echo never turned off"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        master.write_all(b"s3:cret\ns3:cret\n").unwrap();
+        master
+    });
+    let mut prompts = Vec::new();
+    let pw = xmpp_extauth::prompt::read_password_tty(
+        slave.as_raw_fd(),
+        &mut prompts,
+        "Password: ",
+        true,
+    )
+    .unwrap();
+    assert_eq!(pw.as_bytes(), b"s3:cret");
+    assert!(echo_on(slave.as_raw_fd()), "echo restored");
+    assert_eq!(prompts, b"Password: Retype password: ");
+    // What the terminal showed: the newlines (ECHONL), never the password.
+    let mut master = typist.join().unwrap();
+    // SAFETY: make the master non-blocking to drain what is there.
+    unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let mut shown = [0u8; 256];
+    let n = master.read(&mut shown).unwrap_or(0);
+    assert!(
+        !shown[..n].windows(6).any(|w| w == b"s3:cre"),
+        "{:?}",
+        String::from_utf8_lossy(&shown[..n])
+    );
+
+    // A mismatch is refused, and echo is still restored.
+    let mfd = master.as_raw_fd();
+    let typist = std::thread::spawn(move || {
+        let t = Instant::now();
+        while echo_on(mfd) {
+            assert!(t.elapsed() < Duration::from_secs(5));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        master.write_all(b"alpha7\nbravo7\n").unwrap();
+        master
+    });
+    let e = xmpp_extauth::prompt::read_password_tty(
+        slave.as_raw_fd(),
+        &mut Vec::new(),
+        "Password: ",
+        true,
+    )
+    .err()
+    .unwrap();
+    assert!(!e.to_string().contains("alpha7") && !e.to_string().contains("bravo7"));
+    assert!(echo_on(slave.as_raw_fd()));
+    drop(typist.join().unwrap());
+}
