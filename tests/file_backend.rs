@@ -959,3 +959,95 @@ fn prompt_on_a_terminal_turns_echo_off_and_restores_it() {
     assert!(echo_on(slave.as_raw_fd()));
     drop(typist.join().unwrap());
 }
+
+/// Child side of `writers_killed_at_random_points_never_tear_the_file`: runs only when
+/// re-executed by that test with the environment variable set.
+#[test]
+fn writer_child_process() {
+    let Some(path) = std::env::var_os("XMPP_EXTAUTH_TEST_WRITER") else {
+        return;
+    };
+    let id = std::env::var("XMPP_EXTAUTH_TEST_WRITER_ID").unwrap();
+    let p = PathBuf::from(path);
+    let mut b = open(&p, true);
+    let me = format!("t{id}");
+    for i in 0..100_000 {
+        let pw = format!("pw{i}");
+        setpass(&mut b, me.as_bytes(), b"x", pw.as_bytes());
+        let new = format!("n{id}-{i}");
+        tryregister(&mut b, new.as_bytes(), b"x", b"r");
+        if i % 3 == 0 {
+            removeuser(&mut b, new.as_bytes(), b"x");
+        }
+    }
+}
+
+/// Writers in separate processes, killed with SIGKILL at random moments: every version
+/// of the file a reader sees is whole (old or new, never torn), comments stay, and a
+/// stale temporary file is cleaned by the next write.
+#[test]
+fn writers_killed_at_random_points_never_tear_the_file() {
+    use std::process::{Child, Command, Stdio};
+    let d = TempDir::new();
+    let p = d.users("# header stays\nt0@x:{PLAIN}a\nt1@x:{PLAIN}b\nt2@x:{PLAIN}c\n");
+    let exe = std::env::current_exe().unwrap();
+    let spawn = |id: usize| -> Child {
+        Command::new(&exe)
+            .args(["--exact", "writer_child_process", "--test-threads=1"])
+            .env("XMPP_EXTAUTH_TEST_WRITER", &p)
+            .env("XMPP_EXTAUTH_TEST_WRITER_ID", id.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut children: Vec<Child> = (0..3).map(spawn).collect();
+    let mut seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        | 1;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let check = |text: &str| {
+        assert!(text.starts_with("# header stays\n"), "{text}");
+        assert!(text.ends_with('\n'), "torn tail: {text:?}");
+        for line in text.lines().skip(1) {
+            let (name, hash) = line.split_once(':').expect(line);
+            assert!(name.ends_with("@x"), "{line}");
+            assert!(
+                hash.starts_with("$6$") || hash.starts_with("{PLAIN}"),
+                "{line}"
+            );
+        }
+        for t in 0..3 {
+            assert!(text.contains(&format!("\nt{t}@x:")), "user t{t} lost");
+        }
+    };
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(u64::from(10 + rnd() % 60)));
+        let victim = rnd() as usize % children.len();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(children[victim].id() as i32, libc::SIGKILL) };
+        children[victim].wait().unwrap();
+        check(&fs::read_to_string(&p).unwrap());
+        assert!(open(&p, false).len() >= 3);
+        children[victim] = spawn(victim);
+    }
+    for c in &mut children {
+        // SAFETY: as above.
+        unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+        c.wait().unwrap();
+    }
+    let text = fs::read_to_string(&p).unwrap();
+    check(&text);
+    assert!(text.contains("$6$"), "the writers never wrote: {text}");
+    let mut b = open(&p, true);
+    assert_eq!(setpass(&mut b, b"t0", b"x", b"final"), Verdict::Yes);
+    assert_eq!(auth(&mut b, b"t0", b"x", b"final"), Verdict::Yes);
+    assert_eq!(d.names(), vec!["users", "users.lock"]);
+}
