@@ -763,3 +763,283 @@ fn deadline_already_passed_answers_at_once() {
     assert!(t.elapsed() < Duration::from_millis(50));
     assert_eq!(srv.requests().len(), 0);
 }
+
+// ------------------------------------------------------------------ nginx (real server)
+
+/// `xmpp:secret`
+const NGINX_BASIC: &str = "Basic eG1wcDpzZWNyZXQ=";
+
+/// The mod_auth_http API in nginx: `map` from the raw (still percent-encoded)
+/// user:server to the encoded password, compared case-sensitively with `if`. Our encoding
+/// is deterministic (upper-case hex, every reserved byte encoded), so the raw comparison
+/// is exact. Writes answer per protocol; POST bodies are not inspected by nginx.
+fn nginx_api_maps() -> String {
+    r#"
+  log_format conn '$connection $connection_requests $request_method $uri $status';
+  map "$arg_user:$arg_server" $expected_pass {
+    default "";
+    "alice:example.org" "s3cret%20%26%3D%2B%25%3A";
+    "j%C3%BCrgen:example.org" "p%C3%A4ss%20w%C3%B6rd";
+  }
+"#
+    .to_owned()
+}
+
+fn nginx_api_locations(port: u16) -> String {
+    format!(
+        r#"
+    access_log {{dir}}/logs/access-{port}.log conn;
+    default_type text/plain;
+    location = /api/check_password {{
+      if ($http_authorization != "{NGINX_BASIC}") {{ return 401; }}
+      if ($expected_pass = "") {{ return 200 "false"; }}
+      if ($arg_pass = $expected_pass) {{ return 200 "true\n"; }}
+      return 200 "false";
+    }}
+    location = /api/user_exists {{
+      if ($http_authorization != "{NGINX_BASIC}") {{ return 401; }}
+      if ($expected_pass = "") {{ return 200 "false"; }}
+      return 200 "true";
+    }}
+    location = /api/set_password {{
+      if ($http_authorization != "{NGINX_BASIC}") {{ return 401; }}
+      if ($request_method != POST) {{ return 405; }}
+      return 204;
+    }}
+    location = /api/register {{
+      if ($http_authorization != "{NGINX_BASIC}") {{ return 401; }}
+      if ($request_method != POST) {{ return 405; }}
+      return 201;
+    }}
+    location = /api/remove_user {{
+      if ($http_authorization != "{NGINX_BASIC}") {{ return 401; }}
+      if ($request_method != POST) {{ return 405; }}
+      return 200;
+    }}
+    location = /vhosts/example.org/check_password {{ return 200 "true"; }}
+    location = /vhosts/example.net/check_password {{ return 200 "false"; }}
+    location = /noimpl/register {{ return 501; }}
+    location = /broken/check_password {{ return 502; }}
+    location = /moved/check_password {{ return 302 http://127.0.0.1:1/elsewhere; }}
+"#
+    )
+}
+
+fn nginx_settings(url: &str) -> Settings {
+    let mut s = settings(url);
+    s.http.auth_credentials = Some(Secret("xmpp:secret".into()));
+    s
+}
+
+/// Distinct `$connection` numbers nginx logged for a port.
+fn nginx_connections(n: &Nginx, port: u16) -> std::collections::BTreeSet<String> {
+    let log =
+        std::fs::read_to_string(n.dir.path(&format!("logs/access-{port}.log"))).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| l.split(' ').next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn nginx_plain_http_real_server() {
+    let Some(bin) = nginx_or_skip("nginx_plain_http_real_server") else {
+        return;
+    };
+    let port = free_port();
+    let conf = format!(
+        "{}\n  server {{\n    listen 127.0.0.1:{port};\n{}\n  }}\n",
+        nginx_api_maps(),
+        nginx_api_locations(port)
+    );
+    let nginx = Nginx::start(&bin, &conf, &[port]);
+    let base = format!("http://127.0.0.1:{port}");
+    let mut b = backend(&nginx_settings(&format!("{base}/api/")));
+    let pw: &[u8] = b"s3cret &=+%:";
+    let auth = |b: &mut HttpBackend, user: &[u8], password: &[u8]| {
+        let r = Request::Auth {
+            user,
+            host: b"example.org",
+            password,
+        };
+        b.handle(&r, within(2000))
+    };
+    assert_eq!(auth(&mut b, b"alice", pw), V_YES);
+    assert_eq!(auth(&mut b, b"alice", b"s3cret &=+%"), V_NO);
+    assert_eq!(
+        auth(&mut b, b"alice", b"S3CRET &=+%:"),
+        V_NO,
+        "case-sensitive"
+    );
+    assert_eq!(
+        auth(&mut b, "jürgen".as_bytes(), "päss wörd".as_bytes()),
+        V_YES
+    );
+    assert_eq!(auth(&mut b, "jürgen".as_bytes(), b"pass word"), V_NO);
+    assert_eq!(ask(&mut b, b"isuser:alice:example.org", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"isuser:mallory:example.org", 2000), V_NO);
+    assert_eq!(ask(&mut b, b"setpass:alice:example.org:new", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"tryregister:zed:example.org:pw", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"removeuser:zed:example.org", 2000), V_YES);
+    let r3 = Request::RemoveUser3 {
+        user: b"alice",
+        host: b"example.org",
+        password: pw,
+    };
+    assert_eq!(b.handle(&r3, within(2000)), V_YES);
+    for _ in 0..20 {
+        assert_eq!(auth(&mut b, b"alice", pw), V_YES);
+    }
+    assert_eq!(
+        nginx_connections(&nginx, port).len(),
+        1,
+        "keep-alive: nginx saw one connection"
+    );
+
+    // without the Basic credentials nginx says 401: no
+    let mut anon = backend(&settings(&format!("{base}/api")));
+    assert_eq!(auth(&mut anon, b"alice", pw), V_NO);
+
+    // $host
+    let mut vh = backend(&nginx_settings(&format!("{base}/vhosts/$host")));
+    assert_eq!(ask(&mut vh, b"auth:alice:example.org:x", 2000), V_YES);
+    assert_eq!(ask(&mut vh, b"auth:alice:example.net:x", 2000), V_NO);
+    assert_eq!(ask(&mut vh, b"auth:alice:example.com:x", 2000), V_NO); // 404
+
+    // 501, 502, redirect
+    let mut ni = backend(&nginx_settings(&format!("{base}/noimpl")));
+    assert_eq!(ask(&mut ni, b"tryregister:a:example.org:x", 2000), V_UNAV);
+    let mut br = backend(&nginx_settings(&format!("{base}/broken")));
+    assert_eq!(ask_timed(&mut br, b"auth:a:example.org:x", 2000).0, V_UNAV);
+    fault_logged(port, "unexpected status 502");
+    let mut mv = backend(&nginx_settings(&format!("{base}/moved")));
+    assert_eq!(ask_timed(&mut mv, b"auth:a:example.org:x", 2000).0, V_UNAV);
+    fault_logged(port, "redirect (status 302) refused");
+
+    // nginx goes away: refused, fast; comes back: works
+    drop(nginx);
+    let (v, took) = ask_timed(&mut b, b"isuser:alice:example.org", 2000);
+    assert_eq!(v, V_UNAV);
+    assert!(took < Duration::from_millis(200), "{took:?}");
+    let _nginx = Nginx::start(&bin, &conf, &[port]);
+    assert_eq!(
+        ask_timed(&mut b, b"isuser:alice:example.org", 2000).0,
+        V_YES
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn nginx_https_own_ca_and_tls_faults() {
+    let Some(bin) = nginx_or_skip("nginx_https_own_ca_and_tls_faults") else {
+        return;
+    };
+    let c = certs();
+    let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
+    let (good, expired, wrong, untrusted, mtls, old_tls) =
+        (ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]);
+    let server = |port: u16, pair: &(std::path::PathBuf, std::path::PathBuf), extra: &str| {
+        format!(
+            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    \
+             ssl_certificate_key {};\n    {extra}\n{}\n  }}\n",
+            pair.0.display(),
+            pair.1.display(),
+            nginx_api_locations(port)
+        )
+    };
+    let conf = [
+        nginx_api_maps(),
+        server(good, &c.good, ""),
+        server(expired, &c.expired, ""),
+        server(wrong, &c.wrong_name, ""),
+        server(untrusted, &c.untrusted, ""),
+        server(
+            mtls,
+            &c.good,
+            &format!(
+                "ssl_client_certificate {};\n    ssl_verify_client on;",
+                c.ca.display()
+            ),
+        ),
+        server(
+            old_tls,
+            &c.good,
+            "ssl_protocols TLSv1 TLSv1.1;\n    ssl_ciphers DEFAULT:@SECLEVEL=0;",
+        ),
+    ]
+    .concat();
+    let nginx = Nginx::start(&bin, &conf, &ports);
+    let https = |port: u16| {
+        let mut s = nginx_settings(&format!("https://127.0.0.1:{port}/api"));
+        s.http.ca_file = Some(c.ca.clone());
+        s
+    };
+
+    // the good server, by IP and by name, keep-alive over TLS
+    let mut b = backend(&https(good));
+    assert!(b.describe().starts_with("http https://127.0.0.1:"));
+    assert_eq!(ask(&mut b, b"isuser:alice:example.org", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"isuser:nobody:example.org", 2000), V_NO);
+    for _ in 0..10 {
+        let r = Request::Auth {
+            user: b"alice",
+            host: b"example.org",
+            password: b"s3cret &=+%:",
+        };
+        assert_eq!(b.handle(&r, within(2000)), V_YES);
+    }
+    assert_eq!(ask(&mut b, b"setpass:alice:example.org:x", 2000), V_YES);
+    assert_eq!(
+        nginx_connections(&nginx, good).len(),
+        1,
+        "one TLS connection"
+    );
+    let mut s = nginx_settings(&format!("https://localhost:{good}/api"));
+    s.http.ca_file = Some(c.ca.clone());
+    assert_eq!(
+        ask(&mut backend(&s), b"isuser:alice:example.org", 2000),
+        V_YES
+    );
+
+    // the system bundle does not know our CA: a TLS fault, not a no
+    let mut sys = backend(&nginx_settings(&format!("https://127.0.0.1:{good}/api")));
+    assert_eq!(
+        ask_timed(&mut sys, b"isuser:alice:example.org", 2000).0,
+        V_UNAV
+    );
+
+    // bad certificates: unavailable within the deadline, logged as tls faults
+    for (port, what) in [
+        (expired, "expired"),
+        (wrong, "wrong name"),
+        (untrusted, "untrusted issuer"),
+        (old_tls, "tls 1.0/1.1 only"),
+    ] {
+        let mut bad = backend(&https(port));
+        let (v, _) = ask_timed(&mut bad, b"auth:alice:example.org:s3cret &=+%:", 1000);
+        assert_eq!(v, V_UNAV, "{what}");
+        fault_logged(port, "check_password: tls");
+        // and the healthy server still answers through a backend configured the same way
+        assert_eq!(
+            ask(&mut b, b"isuser:alice:example.org", 2000),
+            V_YES,
+            "{what}"
+        );
+    }
+    let log = log_text();
+    for port in [expired, wrong, untrusted] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("127.0.0.1:{port}")))
+            .unwrap_or_default();
+        assert!(line.contains("invalid peer certificate"), "{line}");
+    }
+
+    // mutual TLS: with our client certificate yes; without, nginx answers 400: no
+    let mut s = https(mtls);
+    s.http.client_cert = Some(c.client.0.clone());
+    s.http.client_key = Some(c.client.1.clone());
+    let mut m = backend(&s);
+    assert_eq!(ask(&mut m, b"isuser:alice:example.org", 2000), V_YES);
+    let mut nocert = backend(&https(mtls));
+    assert_ne!(ask(&mut nocert, b"isuser:alice:example.org", 2000), V_YES);
+}

@@ -85,6 +85,16 @@ fn failure(e: ureq::Error) -> Failure {
             ureq::Timeout::RecvBody => "reading body",
             _ => "deadline",
         }),
+        // rustls reports handshake failures through io::Error (InvalidData).
+        #[cfg(feature = "tls")]
+        E::Io(e) if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
+            let detail = e
+                .get_ref()
+                .and_then(|i| i.downcast_ref::<rustls::Error>())
+                .map(|r| r.to_string())
+                .unwrap_or_default();
+            Failure::Tls(detail)
+        }
         E::Io(e) => match e.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Failure::Timeout("i/o"),
             k => Failure::Io(k),
