@@ -1043,3 +1043,175 @@ fn nginx_https_own_ca_and_tls_faults() {
     let mut nocert = backend(&https(mtls));
     assert_ne!(ask(&mut nocert, b"isuser:alice:example.org", 2000), V_YES);
 }
+
+// ------------------------------------------------------------------ cache
+
+fn cached(srv: &Server, ttl_ms: u64, grace_ms: u64) -> HttpBackend {
+    let mut s = settings(&srv.url("/api"));
+    s.http.cache_ttl = Duration::from_millis(ttl_ms);
+    s.http.cache_grace = Duration::from_millis(grace_ms);
+    backend(&s)
+}
+
+fn count(srv: &Server, path_end: &str) -> usize {
+    srv.requests()
+        .iter()
+        .filter(|r| r.path.ends_with(path_end))
+        .count()
+}
+
+#[test]
+fn cache_hit_does_not_contact_the_server() {
+    let srv = Server::start(reference_api());
+    let mut b = cached(&srv, 60_000, 0);
+    assert!(
+        b.describe().contains("cache 60s, grace 0s"),
+        "{}",
+        b.describe()
+    );
+    for _ in 0..5 {
+        assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    }
+    assert_eq!(
+        count(&srv, "check_password"),
+        1,
+        "hits served from the cache"
+    );
+    // a wrong password is asked every time, and never becomes yes
+    for _ in 0..3 {
+        assert_eq!(ask(&mut b, b"auth:alice:example.org:wrong", 2000), V_NO);
+    }
+    assert_eq!(count(&srv, "check_password"), 4);
+    // another host's entry is not this one: asked again
+    ask(&mut b, b"auth:alice:example.net:s3cret", 2000);
+    assert_eq!(count(&srv, "check_password"), 5);
+    // isuser: yes and no are both remembered
+    for _ in 0..3 {
+        assert_eq!(ask(&mut b, b"isuser:bob:example.org", 2000), V_YES);
+        assert_eq!(ask(&mut b, b"isuser:carol:example.org", 2000), V_NO);
+    }
+    assert_eq!(count(&srv, "user_exists"), 2);
+    // the cache never holds the plaintext: nothing of it in the log either
+    assert!(!log_text().contains("s3cret"));
+}
+
+#[test]
+fn cache_expiry_asks_again() {
+    let srv = Server::start(reference_api());
+    let mut b = cached(&srv, 300, 0);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(count(&srv, "check_password"), 1);
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(
+        count(&srv, "check_password"),
+        2,
+        "expired entry: asked again"
+    );
+    // the API changed its mind after expiry: the no wins and the entry is gone
+    srv.set(Arc::new(|_| Action::Reply(http(200, "false"))));
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_NO);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_NO);
+}
+
+#[test]
+fn cache_grace_during_an_outage() {
+    let srv = Server::start(reference_api());
+    let mut b = cached(&srv, 100, 5_000);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"isuser:bob:example.org", 2000), V_YES);
+    std::thread::sleep(Duration::from_millis(150));
+    // outage: 503, then a black hole
+    srv.set(Arc::new(|_| Action::Reply(http(503, ""))));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"isuser:bob:example.org", 2000), V_YES);
+    let n = count(&srv, "check_password");
+    assert_eq!(n, 2, "past the TTL the API is asked first");
+    srv.set(Arc::new(|_| Action::Hang));
+    let (v, _) = ask_timed(&mut b, b"auth:alice:example.org:s3cret", 300);
+    assert_eq!(v, V_YES, "grace also covers a timeout");
+    // a password never confirmed gets no grace; nor does the wrong one
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:wrong", 300), V_UNAV);
+    assert_eq!(ask(&mut b, b"auth:bob:example.org:s3cret", 300), V_UNAV);
+    let port = srv.port().to_string();
+    assert!(
+        !log_lines_with(&["answering yes for alice@example.org from the cache"]).is_empty(),
+        "grace answers are logged"
+    );
+    assert!(!log_lines_with(&[&port, "unexpected status 503"]).is_empty());
+    // the API says no (password revoked): the entry is gone, no grace afterwards
+    srv.set(Arc::new(|_| Action::Reply(http(200, "false"))));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_NO);
+    srv.set(Arc::new(|_| Action::Reply(http(500, ""))));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_UNAV);
+}
+
+#[test]
+fn cache_no_grace_when_zero() {
+    let srv = Server::start(reference_api());
+    let mut b = cached(&srv, 100, 0);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    std::thread::sleep(Duration::from_millis(150));
+    srv.set(Arc::new(|_| Action::Reply(http(500, ""))));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_UNAV);
+}
+
+#[test]
+fn cache_grace_only_mode_never_answers_while_the_api_is_up() {
+    // ttl 0, grace > 0: the API is asked every time; the cache only bridges outages
+    let srv = Server::start(reference_api());
+    let mut b = cached(&srv, 0, 5_000);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(count(&srv, "check_password"), 2);
+    srv.set(Arc::new(|_| Action::Reply(http(502, ""))));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+}
+
+#[test]
+fn cache_invalidated_by_writes() {
+    let srv = Server::start(reference_api());
+    let mut b = cached(&srv, 60_000, 60_000);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"isuser:alice:example.org", 2000), V_YES);
+    assert_eq!(count(&srv, "check_password"), 1);
+    // setpass through the helper drops alice's entries: the old password is asked again
+    assert_eq!(ask(&mut b, b"setpass:alice:example.org:n3w", 2000), V_YES);
+    srv.set(Arc::new(|r: &Recorded| {
+        let ok = r.param("pass") == Some(&b"n3w"[..]);
+        Action::Reply(http(200, if ok { "true" } else { "false" }))
+    }));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_NO);
+    assert_eq!(count(&srv, "check_password"), 2);
+    // ...and no grace for it either
+    srv.set(Arc::new(|_| Action::Reply(http(500, ""))));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_UNAV);
+    // a failed setpass still drops the entries (the API may have applied it)
+    srv.set(reference_api());
+    assert_eq!(ask(&mut b, b"isuser:alice:example.org", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"isuser:alice:example.org", 2000), V_YES);
+    assert_eq!(count(&srv, "user_exists"), 2);
+    srv.set(Arc::new(|_| Action::Reply(http(500, ""))));
+    assert_eq!(ask(&mut b, b"setpass:alice:example.org:x", 2000), V_UNAV);
+    srv.set(reference_api());
+    assert_eq!(ask(&mut b, b"isuser:alice:example.org", 2000), V_YES);
+    assert_eq!(count(&srv, "user_exists"), 3);
+    // removeuser and tryregister too
+    assert_eq!(ask(&mut b, b"isuser:zed:example.org", 2000), V_NO);
+    assert_eq!(ask(&mut b, b"tryregister:zed:example.org:pw", 2000), V_YES);
+    srv.set(Arc::new(|_| Action::Reply(http(200, "true"))));
+    assert_eq!(
+        ask(&mut b, b"isuser:zed:example.org", 2000),
+        V_YES,
+        "not the cached no"
+    );
+    assert_eq!(ask(&mut b, b"removeuser:zed:example.org", 2000), V_YES); // 200
+    srv.set(Arc::new(|_| Action::Reply(http(200, "false"))));
+    assert_eq!(
+        ask(&mut b, b"isuser:zed:example.org", 2000),
+        V_NO,
+        "not the cached yes"
+    );
+}
