@@ -1215,3 +1215,73 @@ fn cache_invalidated_by_writes() {
         "not the cached yes"
     );
 }
+
+// ------------------------------------------------------------------ proxy, sizes
+
+#[test]
+fn proxy_only_from_the_config_never_from_the_environment() {
+    let proxy = ConnectProxy::start();
+    let api = Server::start(reference_api());
+    // SAFETY (edition 2024 wants unsafe): every backend in this binary must ignore these
+    // variables; if one did not, other tests would notice too, which is fine for a test.
+    unsafe {
+        for k in [
+            "http_proxy",
+            "HTTP_PROXY",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+        ] {
+            std::env::set_var(k, proxy.url());
+        }
+    }
+    let mut b = backend(&settings(&api.url("/api")));
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(proxy.targets().len(), 0, "environment proxy ignored");
+
+    // http_proxy from the config: the connection is tunnelled through it
+    let mut s = settings(&api.url("/api"));
+    s.http.proxy = Some(proxy.url());
+    let mut b = backend(&s);
+    assert_eq!(ask(&mut b, b"auth:alice:example.org:s3cret", 2000), V_YES);
+    assert_eq!(ask(&mut b, b"isuser:bob:example.org", 2000), V_YES);
+    assert_eq!(
+        proxy.targets(),
+        vec![api.addr.to_string()],
+        "one tunnel, kept alive"
+    );
+}
+
+#[test]
+fn long_passwords() {
+    let srv = Server::start(Arc::new(|r: &Recorded| {
+        let ok = r.param("pass").is_some_and(|p| p.len() == 16_000);
+        Action::Reply(http(200, if ok { "true" } else { "false" }))
+    }));
+    let pw = vec![b'%'; 16_000]; // 48 000 bytes encoded
+    let r = Request::Auth {
+        user: b"u",
+        host: b"h",
+        password: &pw,
+    };
+    let mut b = backend(&settings(&srv.url("/api")));
+    assert_eq!(b.handle(&r, within(2000)), V_YES);
+    let mut s = settings(&srv.url("/api"));
+    s.http.check_method = HttpMethod::Post;
+    assert_eq!(backend(&s).handle(&r, within(2000)), V_YES);
+    // a request line beyond the request buffer is refused by the client, not sent half
+    let huge = vec![b'%'; 60_000];
+    let r = Request::Auth {
+        user: b"u",
+        host: b"h",
+        password: &huge,
+    };
+    let before = srv.requests().len();
+    assert_eq!(b.handle(&r, within(2000)), V_UNAV);
+    assert_eq!(srv.requests().len(), before);
+    // as a POST form it goes through
+    s.http.check_method = HttpMethod::Post;
+    let mut p = backend(&s);
+    assert_eq!(p.handle(&r, within(2000)), V_NO); // the server wants 16 000
+    assert_eq!(srv.last().param("pass").map(|p| p.len()), Some(60_000));
+}

@@ -596,3 +596,64 @@ impl Drop for Nginx {
 pub fn free_port() -> u16 {
     dead_port()
 }
+
+// ---------------------------------------------------------------- CONNECT proxy
+
+/// A minimal HTTP CONNECT proxy (what ureq speaks to `http_proxy`), recording targets.
+pub struct ConnectProxy {
+    pub addr: SocketAddr,
+    pub targets: Arc<Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    pub fn start() -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let t2 = targets.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut client) = stream else { continue };
+                let t3 = t2.clone();
+                thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while find(&head, b"\r\n\r\n").is_none() {
+                        match client.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&head).into_owned();
+                    let target = line
+                        .strip_prefix("CONNECT ")
+                        .and_then(|r| r.split(' ').next())
+                        .unwrap_or("")
+                        .to_owned();
+                    t3.lock().unwrap().push(target.clone());
+                    let Ok(upstream) = TcpStream::connect(&target) else {
+                        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                        return;
+                    };
+                    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                    let (mut c2, mut u2) =
+                        (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                    let mut up = upstream;
+                    thread::spawn(move || {
+                        let _ = std::io::copy(&mut c2, &mut up);
+                    });
+                    let _ = std::io::copy(&mut u2, &mut client);
+                });
+            }
+        });
+        ConnectProxy { addr, targets }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn targets(&self) -> Vec<String> {
+        self.targets.lock().unwrap().clone()
+    }
+}
