@@ -478,7 +478,10 @@ fn fault_black_hole_answers_within_deadline() {
     let mut b = backend(&settings(&srv.url("/api")));
     let (v, took) = ask_timed(&mut b, b"auth:alice:example.org:s3cret", 600);
     assert_eq!(v, V_UNAV);
-    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(500),
+        "waited for the answer: {took:?}"
+    );
     fault_logged(srv.port(), "check_password: timed out");
     healthy_again(&srv, &mut b);
 }
@@ -1130,8 +1133,12 @@ fn cache_grace_during_an_outage() {
     let n = count(&srv, "check_password");
     assert_eq!(n, 2, "past the TTL the API is asked first");
     srv.set(Arc::new(|_| Action::Hang));
-    let (v, _) = ask_timed(&mut b, b"auth:alice:example.org:s3cret", 300);
+    let (v, took) = ask_timed(&mut b, b"auth:alice:example.org:s3cret", 1000);
     assert_eq!(v, V_YES, "grace also covers a timeout");
+    assert!(
+        took < Duration::from_millis(1000),
+        "the graced yes is not late: {took:?}"
+    );
     // a password never confirmed gets no grace; nor does the wrong one
     assert_eq!(ask(&mut b, b"auth:alice:example.org:wrong", 300), V_UNAV);
     assert_eq!(ask(&mut b, b"auth:bob:example.org:s3cret", 300), V_UNAV);

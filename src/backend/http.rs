@@ -22,7 +22,7 @@ use std::fmt;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Verdict};
 use crate::config::{HttpMethod, Settings};
@@ -368,8 +368,19 @@ fn log_failure(method: ApiMethod, f: &Failure, at: &str) {
     error!("http: {method}: {f} ({at})");
 }
 
+/// The HTTP exchange must end a little before the request's deadline, so that the
+/// verdict (including a cache-grace yes after a black-holed request) still reaches the
+/// server in time: 10% of the time left is held back, at most 200 ms (ureq's timeouts
+/// overshoot by a few tens of milliseconds on a loaded machine).
+fn http_deadline(deadline: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let reserve = (left / 10).min(Duration::from_millis(200));
+    deadline.checked_sub(reserve).unwrap_or(deadline)
+}
+
 impl Backend for HttpBackend {
     fn handle(&mut self, request: &Request<'_>, deadline: Instant) -> Verdict {
+        let deadline = http_deadline(deadline);
         if request.is_write() && !self.allow_writes {
             if !self.write_refusal_logged {
                 self.write_refusal_logged = true;
