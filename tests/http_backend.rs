@@ -35,7 +35,7 @@ fn ask_timed(b: &mut HttpBackend, line: &[u8], ms: u64) -> (Verdict, Duration) {
     let v = ask(b, line, ms);
     let took = t.elapsed();
     assert!(
-        took <= Duration::from_millis(ms + 150),
+        took <= Duration::from_millis(ms + 50),
         "{}: took {took:?}, deadline {ms} ms",
         String::from_utf8_lossy(line)
     );
