@@ -709,9 +709,19 @@ fn fault_endless_body_and_endless_headers_bounded() {
         V_UNAV
     );
     fault_logged(srv.port(), "too many headers");
-    // slowloris: the status line late, the rest never: the deadline cuts it
+    // slowloris: a complete, valid `true` answer, one byte every 20 ms (~1.5 s in all):
+    // no per-byte timer is reset, the deadline cuts it
     srv.set(Arc::new(|_| {
-        Action::Delay(Duration::from_millis(5000), b"HTTP/1.1 200 OK\r\n".to_vec())
+        Action::Trickle(Vec::new(), http(200, "true"), Duration::from_millis(20))
+    }));
+    let (v, took) = ask_timed(&mut b, b"auth:alice:example.org:s3cret", 400);
+    assert_eq!(v, V_UNAV);
+    assert!(took < Duration::from_millis(400), "{took:?}");
+    // fast headers, then the body trickled
+    srv.set(Arc::new(|_| {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n".to_vec();
+        let body = format!("true{}", " ".repeat(36)).into_bytes();
+        Action::Trickle(head, body, Duration::from_millis(20))
     }));
     assert_eq!(
         ask_timed(&mut b, b"auth:alice:example.org:s3cret", 400).0,

@@ -55,6 +55,8 @@ pub enum Action {
     Endless(Vec<u8>, Vec<u8>),
     /// Closes without a word.
     Close,
+    /// Slowloris: writes the first bytes at once, then the second one byte per interval.
+    Trickle(Vec<u8>, Vec<u8>, Duration),
 }
 
 pub type Behavior = Arc<dyn Fn(&Recorded) -> Action + Send + Sync>;
@@ -266,6 +268,17 @@ fn serve_conn(mut stream: TcpStream, conn: usize, shared: Arc<Shared>) {
                 return;
             }
             Action::Close => return,
+            Action::Trickle(fast, slow, every) => {
+                if stream.write_all(&fast).is_err() {
+                    return;
+                }
+                for b in slow {
+                    if stream.write_all(&[b]).is_err() {
+                        return;
+                    }
+                    thread::sleep(every);
+                }
+            }
         }
     }
 }
