@@ -395,6 +395,8 @@ fn setup_errors_are_actionable() {
     assert!(err(&settings("ftp://x/api")).contains("want an http:// or https:// url"));
     let e = err(&settings("https://user:secretpw@x/api"));
     assert!(e.contains("credentials in the url are not allowed"));
+    assert!(!e.contains("secretpw"), "{e}");
+    assert!(!err(&settings("gopher://u:secretpw@x/")).contains("secretpw"));
     assert!(err(&settings("http://x/api?a=b")).contains("query"));
     let mut s = settings("http://x/api");
     s.http.auth_credentials = Some(Secret("nocolon".into()));

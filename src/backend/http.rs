@@ -115,7 +115,14 @@ fn credentials_from_file(path: &Path) -> Result<Vec<u8>, HttpSetupError> {
 
 /// Checks `http_url`; returns whether it is https.
 fn check_url(url: &str) -> Result<bool, HttpSetupError> {
-    let bad = |why: &str| HttpSetupError::new(format!("http_url {url}: {why}"));
+    // A URL with an `@` may carry a password: then it is not repeated in the message.
+    let bad = |why: &str| {
+        HttpSetupError::new(if url.contains('@') {
+            format!("http_url: {why}")
+        } else {
+            format!("http_url {url}: {why}")
+        })
+    };
     let https = if url.starts_with("https://") {
         true
     } else if url.starts_with("http://") {
