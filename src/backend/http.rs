@@ -444,3 +444,35 @@ impl Backend for HttpBackend {
         self.summary.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_deadline_holds_back_a_tenth_at_most_200ms() {
+        let now = Instant::now();
+        let held = |ms: u64| {
+            let d = now + Duration::from_millis(ms);
+            d.saturating_duration_since(http_deadline(d))
+        };
+        let h = held(1000);
+        assert!(
+            h > Duration::from_millis(90) && h <= Duration::from_millis(100),
+            "{h:?}"
+        );
+        assert_eq!(held(60_000), Duration::from_millis(200));
+        assert!(held(0) <= Duration::from_millis(1));
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(check_url("https://a.example/x"), Ok(true));
+        assert_eq!(check_url("http://127.0.0.1:8080/"), Ok(false));
+        assert_eq!(check_url("http://$host/api"), Ok(false));
+        assert!(check_url("http:///api").is_err());
+        assert!(check_url("HTTP://a/").is_err());
+        assert!(check_url("http://a/x#f").is_err());
+        assert!(check_url("http://a b/").is_err());
+    }
+}
