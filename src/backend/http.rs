@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 use crate::backend::{Backend, Verdict};
 use crate::config::{HttpMethod, Settings};
 use crate::request::Request;
-use crate::{debug, error, warn};
 
 use cache::{Cache, Kind};
 use transport::{Failure, Transport};

@@ -22,7 +22,6 @@ use crate::config::Settings;
 use crate::hash::{self, Scheme};
 use crate::log::Shown;
 use crate::request::Request;
-use crate::{error, info, warn};
 
 pub(crate) mod edit;
 pub(crate) mod index;
