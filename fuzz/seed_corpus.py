@@ -147,6 +147,45 @@ def extra_seeds():
         for j, a in enumerate(argvs):
             if a:
                 seeds[f"config_parse/unit_{i}_argv_{j}"] = c + b"\0\0" + a
+    # hash_parse_verify: stored \n password [\n mutation], from Drepper's vectors and the
+    # hash unit tests' refusals.
+    vectors = [
+        (b"$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5", b"Hello world!"),
+        (b"$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1", b"Hello world!"),
+        (b"$5$rounds=5000$toolongsaltstrin$Un/5jzAHMgOGZ5.mWJpuVolil07guHPvOW8mGRcvxa5", b"This is just a test"),
+        (b"$6$rounds=1000$roundstoolow$kUMsbe306n21p9R.FRkW3IGn.S9NPN0x50YhH1xhLsPuWGsUSklZt58jaTfF4ZEQpyUNGc0dqbpBYYBaHHrsX.", b"the minimum number is still observed"),
+        (b"$5$rounds=1000$roundstoolow$yfvwcWrQ8l/K0DAWyuPMDNHpIVlTQebY9l/gL972bIC", b"the minimum number is still observed"),
+        (b"{SHA512-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1", b"Hello world!"),
+        (b"{PLAIN}hunter2", b"hunter2"), (b"{PLAIN}a:b c", b"a:b"),
+    ]
+    refused = [b"$6$rounds=2000000$saltstring$hunter2", b"$6$rounds=1000001$ab", b"$5$rounds=10$roundstoolow",
+               b"$6$ROUNDS=2000$x", b"$6$ab$whatever", b"$6$", b"$6$$", b"$5$rounds=1000$ab$", b"{PLAIN}",
+               b"{SHA256-CRYPT}$6$ab$x", b"$2b$10$abcdefghijklmnopqrstuu", b"$6$rounds=01000$ab$x",
+               b"$6$rounds=99999999999999999999999$ab$x"]
+    for i, (h, pw) in enumerate(vectors):
+        seeds[f"hash_parse_verify/vector_{i}"] = h + b"\n" + pw
+        seeds[f"hash_parse_verify/vector_{i}_wrong"] = h + b"\n" + pw + b"x\n" + bytes([i * 7, ord(".")])
+    for i, h in enumerate(refused):
+        seeds[f"hash_parse_verify/refused_{i}"] = h + b"\npassword"
+    # users_file_parse: users files like the file backend's tests.
+    h6 = vectors[1][0]
+    users = [
+        b"alice@example.org:{PLAIN}secret\nbob:{PLAIN}pw\n# comment\n\nbob@example.org:" + h6 + b"\n",
+        b"Carol@Example.ORG:{PLAIN}x\r\ncarol@example.org:{PLAIN}y\n",
+        b"dave@d:$6$rounds=2000000$saltstring$hunter2\ndave:{PLAIN}fallback\n",
+        b"eve@e:broken\neve:{PLAIN}e\n",
+        b"j\xc3\xb6rg@example.org:{PLAIN}\xe2\x82\xac\n\xff\xfe:{PLAIN}x\na b:{PLAIN}x\na@b@c:{PLAIN}x\n@d:{PLAIN}x\nu@:{PLAIN}x\n",
+        b"\xe2\x84\xaa@kelvin:{PLAIN}k\nk@kelvin:{PLAIN}other\n",
+        b"x" * 9000 + b":{PLAIN}long\nshort:{PLAIN}s",
+        b"f@f:" + vectors[2][0] + b"\nf@f:{PLAIN}second\n",
+    ]
+    for i, u in enumerate(users):
+        seeds[f"users_file_parse/unit_{i}"] = u
+    # http_verdict: [method, status hi, status lo, body]
+    for m in range(5):
+        for st, body in [(200, b"true"), (200, b" false\r\n"), (200, b"TRUE"), (201, b""), (204, b""),
+                         (301, b"true"), (404, b""), (409, b""), (500, b"true"), (501, b""), (200, b"\xc2\xa0true")]:
+            seeds[f"http_verdict/m{m}_{st}_{len(body)}"] = bytes([m]) + struct.pack(">H", st) + body
     return seeds
 
 
