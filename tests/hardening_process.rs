@@ -156,9 +156,8 @@ fn heap_and_stack(found: &[String]) -> (usize, usize) {
 }
 
 /// With the file backend, the request paths copy a password into no heap memory of their
-/// own: after an `auth`
-/// (SHA-crypt verification) and after a refused `setpass`, the only heap copy is the serve
-/// loop's input buffer, which the next request overwrites. (Stack copies left by SHA-crypt
+/// own: after an `auth` (SHA-crypt verification) and after a refused `setpass`, the only
+/// heap copy is the serve loop's input buffer, which the next request overwrites. (Stack copies left by SHA-crypt
 /// are the open finding below.) A password formatted into a `String`, a log line or a
 /// cache key in plain text would show here as a second copy.
 #[test]
