@@ -478,14 +478,9 @@ pub fn check_config_parse(data: &[u8]) {
                 );
                 format!("error: {m}")
             }
-            Ok(mut st) => {
-                let effective = st.effective();
-                let warnings = st.warnings.clone();
-                // The URLs are shown redacted through effective(); Debug is only checked
-                // for the rest (the derived Debug of a URL string shows it whole).
-                st.http.proxy = None;
-                st.http.url = None;
-                format!("{effective:?} {warnings:?} {st:?}")
+            Ok(st) => {
+                // `Debug` included: it redacts credentials and URL passwords too.
+                format!("{:?} {:?} {st:?}", st.effective(), st.warnings)
             }
         }
     };
