@@ -89,10 +89,18 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A long deadline: a reply past the deadline is `0` even when the write happened, which
+/// would make the bookkeeping below ambiguous. Lock waits stay far below it.
+const DEADLINE: Duration = Duration::from_secs(60);
+
 fn write_config(d: &Scratch, users: &Path) -> PathBuf {
-    // A long deadline: a reply past the deadline is `0` even when the write happened,
-    // which would make the bookkeeping below ambiguous. Lock waits stay far below it.
-    d.config(users, "allow_writes = true\ndeadline_ms = 60000\n")
+    d.config(
+        users,
+        &format!(
+            "allow_writes = true\ndeadline_ms = {}\n",
+            DEADLINE.as_millis()
+        ),
+    )
 }
 
 #[test]
@@ -149,6 +157,8 @@ fn eight_writers_and_readers_lose_no_update_and_never_tear_the_file() {
             let (config, stop, anomalies) = (config.clone(), stop.clone(), anomalies.clone());
             std::thread::spawn(move || {
                 let mut h = Helper::spawn(&config);
+                h.reply_timeout = DEADLINE + Duration::from_secs(5);
+                let mut slowest = Duration::ZERO;
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((w as u64 + 1) * 0x1234_5678));
                 let mut truth: HashMap<String, Option<String>> = (0..USERS_PER_WRITER)
                     .map(|k| (format!("w{w}u{k}"), None))
@@ -163,7 +173,9 @@ fn eight_writers_and_readers_lose_no_update_and_never_tear_the_file() {
                         1 => (format!("tryregister:{user}:{HOST}:{pw}"), now.is_none()),
                         _ => (format!("removeuser:{user}:{HOST}"), now.is_some()),
                     };
+                    let t = std::time::Instant::now();
                     let yes = h.ask(req.as_bytes()).expect("writer helper ended");
+                    slowest = slowest.max(t.elapsed());
                     if yes != expect_yes {
                         eprintln!("writer {w}: {req:?} answered {yes}, expected {expect_yes}");
                         anomalies.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +190,7 @@ fn eight_writers_and_readers_lose_no_update_and_never_tear_the_file() {
                     }
                     ops += 1;
                 }
-                (truth, ops)
+                (truth, ops, slowest)
             })
         })
         .collect();
@@ -187,10 +199,12 @@ fn eight_writers_and_readers_lose_no_update_and_never_tear_the_file() {
     stop.store(true, Ordering::Relaxed);
     let mut truth = HashMap::new();
     let mut ops = 0;
+    let mut slowest = Duration::ZERO;
     for w in writers {
-        let (t, n) = w.join().expect("writer thread");
+        let (t, n, s) = w.join().expect("writer thread");
         truth.extend(t);
         ops += n;
+        slowest = slowest.max(s);
     }
     let auths: usize = authers
         .into_iter()
@@ -198,7 +212,8 @@ fn eight_writers_and_readers_lose_no_update_and_never_tear_the_file() {
         .sum();
     let reads = reader.join().expect("reader thread");
     eprintln!(
-        "{WRITERS} writers, {} s: {ops} writes, {auths} auth rounds, {reads} strict re-reads",
+        "{WRITERS} writers, {} s: {ops} writes (slowest reply {slowest:?}), {auths} auth rounds, \
+         {reads} strict re-reads",
         duration.as_secs()
     );
     assert_eq!(
@@ -298,4 +313,74 @@ fn writers_killed_mid_write_leave_the_old_or_the_new_file() {
         "left behind: {:?}",
         temp_files(&d.0)
     );
+}
+
+/// Open finding (src/backend/file/write.rs `lock`): the lock is taken by polling
+/// `flock(LOCK_NB)` with 5 ms sleeps, which is unfair under contention: a writer that
+/// just released the lock takes it again before sleepers wake, and others starve.
+/// Measured with 8 writers (plus readers) on a loaded 2-core machine: slowest reply 4.5 s
+/// in a 10 s debug run, 7.7 s in a 60 s release run. With the default `deadline_ms = 4000`
+/// such a write is refused (`0`; ejabberd >= 18.06 then reports a `setpass` as done).
+/// Suggested fix: a blocking `flock(LOCK_EX)` bounded by a timer (`setitimer` + a no-op
+/// SIGALRM handler without SA_RESTART, so the wait ends with EINTR at the deadline),
+/// which queues waiters in the kernel instead of racing them.
+#[test]
+#[ignore = "open finding: polling lock starves writers under contention"]
+fn open_no_write_refused_for_lock_contention_at_the_default_deadline() {
+    let d = Scratch::new("contention");
+    let users: String = (0..WRITERS)
+        .map(|w| format!("w{w}@{HOST}:{}\n", hash("start")))
+        .collect();
+    let users = d.write("users", users, 0o640);
+    let config = d.config(&users, "allow_writes = true\n");
+    let stop = Arc::new(AtomicBool::new(false));
+    // Load as in the main test: a process re-reading the file and helpers answering auth.
+    let reader = {
+        let (users, stop) = (users.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = parse_strict(&fs::read(&users).unwrap_or_default());
+            }
+        })
+    };
+    let authers: Vec<_> = (0..AUTHERS)
+        .map(|_| {
+            let (config, stop) = (config.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut h = Helper::spawn(&config);
+                while !stop.load(Ordering::Relaxed) {
+                    h.auth("w0", HOST, "wrong");
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (config, stop) = (config.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut h = Helper::spawn(&config);
+                let (mut refused, mut n) = (0, 0);
+                while !stop.load(Ordering::Relaxed) {
+                    let req = format!("setpass:w{w}:{HOST}:pw-{n}");
+                    if !h.ask(req.as_bytes()).expect("helper ended") {
+                        refused += 1;
+                    }
+                    n += 1;
+                }
+                refused
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(secs()));
+    stop.store(true, Ordering::Relaxed);
+    let refused: usize = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    reader.join().unwrap();
+    authers.into_iter().for_each(|a| a.join().unwrap());
+    let log = d.log();
+    let why: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("error") || l.contains("warn"))
+        .take(5)
+        .collect();
+    assert_eq!(refused, 0, "writes refused; log:\n{}", why.join("\n"));
 }

@@ -88,6 +88,8 @@ impl Drop for Scratch {
 /// wait has a timeout. Killed on drop.
 pub struct Helper {
     pub child: Child,
+    /// How long a reply may take before it counts as a hang (default [`REPLY_TIMEOUT`]).
+    pub reply_timeout: Duration,
     stdin: Option<ChildStdin>,
     replies: Receiver<Vec<u8>>,
 }
@@ -128,6 +130,7 @@ impl Helper {
         });
         Helper {
             child,
+            reply_timeout: REPLY_TIMEOUT,
             stdin,
             replies: rx,
         }
@@ -146,13 +149,13 @@ impl Helper {
         if stdin.write_all(&line).and_then(|_| stdin.flush()).is_err() {
             return None;
         }
-        match self.replies.recv_timeout(REPLY_TIMEOUT) {
+        match self.replies.recv_timeout(self.reply_timeout) {
             Ok(r) if r == b"1\n" => Some(true),
             Ok(r) if r == b"0\n" => Some(false),
             Ok(r) => panic!("not a valid reply: {r:?}"),
             Err(mpsc::RecvTimeoutError::Disconnected) => None,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                panic!("no reply within {REPLY_TIMEOUT:?}: the helper hangs")
+                panic!("no reply within {:?}: the helper hangs", self.reply_timeout)
             }
         }
     }
