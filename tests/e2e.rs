@@ -9,7 +9,7 @@
 //! It skips with a loud `SKIPPED:` line only when it truly cannot run (not root, a package
 //! missing). With `CI=true` in the environment a skip is a failure: CI must run it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -24,6 +24,13 @@ const GRACE: Duration = Duration::from_secs(45);
 /// Debian's interpreter, where `python3-slixmpp` installs (a pyenv shim would not see it).
 const PYTHON: &str = "/usr/bin/python3";
 const EJABBERDCTL: &str = "/usr/sbin/ejabberdctl";
+
+/// Print straight to the process's stderr, past libtest's output capture: the check list, the
+/// summary and a SKIPPED line must show in every `cargo test` run (CI logs), not only on
+/// failure or with --nocapture. (stderr, because the crate denies print_stdout.)
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 /// Why the suite cannot run here, if it cannot.
 fn missing_prerequisite() -> Option<String> {
@@ -61,7 +68,9 @@ fn missing_prerequisite() -> Option<String> {
 fn ejabberd_and_a_real_client() {
     if let Some(reason) = missing_prerequisite() {
         let line = "=".repeat(78);
-        eprintln!("\n{line}\nSKIPPED: end-to-end suite (tests/e2e.rs): {reason}\n{line}\n");
+        say(&format!(
+            "\n{line}\nSKIPPED: end-to-end suite (tests/e2e.rs): {reason}\n{line}\n"
+        ));
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but the end-to-end suite was skipped: {reason}"
@@ -95,13 +104,15 @@ fn ejabberd_and_a_real_client() {
                 thread::sleep(Duration::from_millis(200));
                 let elapsed = started.elapsed();
                 if signalled.is_none() && elapsed > TIME_LIMIT {
-                    eprintln!("e2e: time limit {TIME_LIMIT:?} reached, sending SIGTERM");
+                    say(&format!(
+                        "e2e: time limit {TIME_LIMIT:?} reached, sending SIGTERM"
+                    ));
                     // SAFETY: plain syscall on our own child's pid (not yet reaped: `done`
                     // is set only after wait() returns).
                     unsafe { libc::kill(pid, libc::SIGTERM) };
                     signalled = Some(elapsed);
                 } else if signalled.is_some_and(|t| elapsed > t + GRACE) {
-                    eprintln!("e2e: no exit after SIGTERM, sending SIGKILL");
+                    say("e2e: no exit after SIGTERM, sending SIGKILL");
                     // SAFETY: as above.
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                     return;
@@ -110,19 +121,18 @@ fn ejabberd_and_a_real_client() {
         })
     };
 
-    // Forward output line by line through the test harness (shown with --nocapture or on
-    // failure).
+    // Forward run.py's output line by line as it comes.
     let stderr = child.stderr.take().expect("piped stderr");
     let err_thread = thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
+            say(&line);
         }
     });
     let mut failed_checks = Vec::new();
     let mut in_summary = false;
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        println!("{line}");
+        say(&line);
         in_summary |= line.starts_with("==== e2e summary");
         if let Some(name) = line.strip_prefix("FAIL ").filter(|_| !in_summary) {
             failed_checks.push(name.to_string());
@@ -132,7 +142,10 @@ fn ejabberd_and_a_real_client() {
     done.store(true, Ordering::SeqCst);
     let _ = watchdog.join();
     let _ = err_thread.join();
-    println!("e2e: run.py finished in {:.1?}", started.elapsed());
+    say(&format!(
+        "e2e: run.py finished in {:.1?}",
+        started.elapsed()
+    ));
 
     assert!(
         status.success(),
