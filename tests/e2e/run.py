@@ -58,8 +58,9 @@ RW_USERS = {
 NEW_PASSWORD = "new: pässword 2"  # for `changer`, via XEP-0077
 RO_USERS = {"carol": "carol-ro-password"}
 REGISTER_PASSWORD = "fresh:registered pw"
-HTTP_USERS = {  # served by api_server.py, not by a file
+HTTP_USERS = {  # served by api_server.py, not by a file; passwords test the URL encoding
     "henry": "http-pass:wörd 1",
+    "plus": "a+b&c=d %2B#?",
 }
 
 # Every password that must never show up in a log.
@@ -518,6 +519,10 @@ def check_http(w, r):
     expect(r, "http/login-wrong-password", client(w, "login", "henry@" + h, p + "x"), "refused")
     expect(r, "http/login-password-prefix", client(w, "login", "henry@" + h, p[:5]), "refused")
     expect(r, "http/login-unknown-user", client(w, "login", "nobody@" + h, p), "refused")
+    expect(r, "http/login-other-vhost-same-name", client(w, "login", "henry@" + RW_HOST, p), "refused")
+    q = HTTP_USERS["plus"]
+    expect(r, "http/login-url-special-characters", client(w, "login", "plus@" + h, q), "success")
+    expect(r, "http/login-plus-sent-as-space-refused", client(w, "login", "plus@" + h, q.replace("+", " ")), "refused")
     code, out = w.ctl("check_account", "henry", h)
     r.check("http/check_account-existing-user", code == 0, "exit %d: %s" % (code, out))
     code, out = w.ctl("check_account", "nobody", h)
