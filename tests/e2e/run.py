@@ -241,7 +241,10 @@ class World:
         common = ["log = file:%s" % self.helper_log, "log_level = debug"]
         programs = {
             RW_HOST: self.helper_config("rw", ["users_file = %s" % self.rw_users, "allow_writes = true"] + common),
-            RO_HOST: self.helper_config("ro", ["users_file = %s" % self.ro_users, "allow_writes = false"] + common),
+            # log = stderr: ejabberd passes the helper's stderr through (here to
+            # log/foreground.out), which must not disturb the protocol on stdout.
+            RO_HOST: self.helper_config("ro", ["users_file = %s" % self.ro_users, "allow_writes = false",
+                                               "log = stderr", "log_level = debug"]),
         }
         if self.http:
             # TODO(http): key names as on main once the HTTP backend lands (config.rs HttpSettings).
@@ -420,7 +423,8 @@ def check_setpass(w, r):
     """setpass via XEP-0077 from a logged-in client; the users file is replaced, not edited."""
     f = w.rw_users
     before = f.read_text(encoding="utf-8").splitlines()
-    inode = f.stat().st_ino
+    st = f.stat()
+    inode = st.st_ino
     jid = "changer@" + RW_HOST
     if not expect(r, "setpass/xep0077-change-accepted", client(w, "change_password", jid, RW_USERS["changer"], NEW_PASSWORD), "success"):
         return
@@ -429,6 +433,10 @@ def check_setpass(w, r):
     after = f.read_text(encoding="utf-8").splitlines()
     r.check("setpass/users-file-replaced-by-rename", f.stat().st_ino != inode,
             "inode %d unchanged: the file was edited in place" % inode)
+    st2 = f.stat()
+    r.check("setpass/users-file-owner-and-mode-kept",
+            (st2.st_uid, st2.st_gid, st2.st_mode) == (st.st_uid, st.st_gid, st.st_mode),
+            "uid/gid/mode %s -> %s" % ((st.st_uid, st.st_gid, oct(st.st_mode)), (st2.st_uid, st2.st_gid, oct(st2.st_mode))))
     try:
         n = count_entries(f, "changer@" + RW_HOST)
         r.check("setpass/users-file-parses-one-entry", n == 1, "%d entries for changer@%s" % (n, RW_HOST))
