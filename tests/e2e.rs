@@ -85,9 +85,8 @@ fn ejabberd_and_a_real_client() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // TODO(http): pass `--http` (the HTTP-backend vhost against tests/e2e/api_server.py)
-    // once the HTTP backend is on main; until then it can be tried with E2E_HTTP=1.
-    if std::env::var("E2E_HTTP").as_deref() == Ok("1") {
+    // A third vhost with `backend = http` against tests/e2e/api_server.py, when built in.
+    if cfg!(feature = "http") {
         cmd.arg("--http");
     }
     let started = Instant::now();

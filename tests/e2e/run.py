@@ -247,7 +247,6 @@ class World:
                                                "log = stderr", "log_level = debug"]),
         }
         if self.http:
-            # TODO(http): key names as on main once the HTTP backend lands (config.rs HttpSettings).
             programs[HTTP_HOST] = self.helper_config(
                 "http", ["backend = http", "http_url = %s" % api_url] + common)
         hosts = "\n".join('  - "%s"' % h for h in programs)
