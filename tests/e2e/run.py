@@ -56,6 +56,8 @@ RW_USERS = {
     "selfremove": "remove-me-xep77",
 }
 NEW_PASSWORD = "new: pässword 2"  # for `changer`, via XEP-0077
+# A domain-less entry (valid on every vhost) written by hand with a hash from `hash`.
+HASH_USER, HASH_PASSWORD = "everywhere", "hashed by: the hash command"
 RO_USERS = {"carol": "carol-ro-password"}
 REGISTER_PASSWORD = "fresh:registered pw"
 HTTP_USERS = {  # served by api_server.py, not by a file; passwords test the URL encoding
@@ -68,7 +70,7 @@ SECRETS = (
     list(RW_USERS.values())
     + list(RO_USERS.values())
     + list(HTTP_USERS.values())
-    + [NEW_PASSWORD, REGISTER_PASSWORD, "ro-new-password-x", "lock-probe-password"]
+    + [HASH_PASSWORD, NEW_PASSWORD, REGISTER_PASSWORD, "ro-new-password-x", "lock-probe-password"]
 )
 
 
@@ -81,12 +83,17 @@ class Results:
 
     def __init__(self):
         self.items = []  # (name, passed, detail)
+        self.last = time.monotonic()
 
     def check(self, name, passed, detail=""):
         self.items.append((name, bool(passed), detail))
         line = ("PASS " if passed else "FAIL ") + name
         if detail and not passed:
             line += ": " + detail
+        # Time since the previous check: roughly what this one took (slow machine? slow helper?).
+        now = time.monotonic()
+        line += "  [%.1fs]" % (now - self.last)
+        self.last = now
         print(line, flush=True)
         return passed
 
@@ -403,6 +410,8 @@ def check_logins(w, r):
     expect(r, "login/non-ascii-localpart", client(w, "login", "jürgen@" + h, RW_USERS["jürgen"]), "success")
     expect(r, "login/non-ascii-localpart-upper-case", client(w, "login", "JÜRGEN@" + h, RW_USERS["jürgen"]), "success")
     expect(r, "login/non-ascii-localpart-wrong-password", client(w, "login", "jürgen@" + h, "Jürgens geheimnis"), "refused")
+    expect(r, "login/domain-less-entry-from-hash", client(w, "login", HASH_USER + "@" + h, HASH_PASSWORD), "success")
+    expect(r, "login/domain-less-entry-wrong-password", client(w, "login", HASH_USER + "@" + h, HASH_PASSWORD[:-1]), "refused")
     expect(r, "login/read-only-vhost", client(w, "login", "carol@" + RO_HOST, RO_USERS["carol"]), "success")
 
 
@@ -594,12 +603,20 @@ def create_users(w, r):
         ok_all &= ok
         if not ok:
             errors.append("%s: %s" % (user, err))
+    h = subprocess.run([str(w.bin), "hash"], input=(HASH_PASSWORD + "\n").encode(), capture_output=True, timeout=60)
+    digest = h.stdout.decode().strip()
+    if h.returncode == 0 and digest.startswith("$") and w.rw_users.exists():
+        with open(w.rw_users, "a", encoding="utf-8") as f:
+            f.write("# added by hand with `xmpp-extauth hash`, no @domain: every vhost\n%s:%s\n" % (HASH_USER, digest))
+    else:
+        ok_all = False
+        errors.append("hash: exit %d: %s" % (h.returncode, h.stderr.decode(errors="replace").strip()))
     # As the README shows: the users files belong to the server's user, which needs the
     # directory (owned by it here) for its own locked rewrites.
     for f in (w.rw_users, w.ro_users):
         if f.exists():
             chown_ejabberd(f)
-    if not r.check("setup/users-created-with-user-add", ok_all, "; ".join(errors)):
+    if not r.check("setup/users-created-with-user-add-and-hash", ok_all, "; ".join(errors)):
         return False
     check_root_left_file_writable(w, r)
     return True
