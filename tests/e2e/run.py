@@ -662,6 +662,11 @@ def run(args):
             w.api = api_server.start({"%s@%s" % (u, HTTP_HOST): p for u, p in HTTP_USERS.items()})
             api_url = w.api.url
         w.write_configs(api_url)
+        for conf in sorted(w.etc.glob("*.conf")):
+            c = subprocess.run(["runuser", "-u", EJABBERD_USER, "--", str(w.bin), "config", "check", "--config", str(conf)],
+                               capture_output=True, timeout=60)
+            r.check("setup/config-check-%s" % conf.stem, c.returncode == 0,
+                    "exit %d: %s" % (c.returncode, c.stderr.decode(errors="replace").strip()))
         log("starting ejabberd")
         if not r.check("setup/ejabberd-started-with-helpers", w.start(),
                        "see %s (helpers running: %s)" % (w.logs, w.helper_pids())):
