@@ -846,7 +846,7 @@ fn in_memory_users_file_for_the_demo() {
         b"# demo\nalice@example.org:{PLAIN}wonderland\n".to_vec(),
         &s,
     );
-    assert_eq!(b.describe(), "file (embedded) (1 entries)");
+    assert_eq!(b.describe(), "file (embedded) (1 entry)");
     assert_eq!(
         auth(&mut b, b"alice", b"example.org", b"wonderland"),
         Verdict::Yes
