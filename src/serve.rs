@@ -1,1 +1,548 @@
-//! The serving loop. (Being written.)
+//! The serving loop: the only code that reads requests and writes replies.
+//!
+//! Generic over [`Input`] (poll + read) and [`std::io::Write`], with a `&mut dyn Backend`,
+//! so the whole loop runs in memory in tests. Single thread, blocking, no runtime.
+//!
+//! Rules that come from what real servers do (PROTOCOLS.md):
+//! - replies are whole: a batch of complete replies goes out in one `write()`, flushed at
+//!   once, never a reply split across writes;
+//! - one reply per request, in order; malformed frames get `0`;
+//! - under a terminal (Prosody's pty) the first request is left unanswered (the pty may
+//!   have echoed it back to the server, which took the echo as the reply), and a request
+//!   the server has visibly given up on (more input already waiting) is skipped, so replies
+//!   never run one behind;
+//! - a verdict that comes back after the request's deadline is answered `0`; under a
+//!   terminal it is not answered at all, because a late reply to a server that gave up
+//!   would be read as the answer to the next login.
+
+use std::io::{self, Write};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, Verdict};
+use crate::config::ProtocolChoice;
+use crate::log::Shown;
+use crate::request::{self, Request};
+use crate::sys::{self, Readiness};
+use crate::wire::{Decoder, Event, Malformed, Protocol};
+
+/// Input buffer: one maximal ejabberd frame (2 + 65535 bytes) or generic line
+/// (64 KiB + CR LF), plus room for the next read.
+const BUF_SIZE: usize = 2 + 65535 + 4096;
+/// Pending replies older than this are written before the next request is handled.
+const BATCH_AGE: Duration = Duration::from_millis(1);
+/// Pending replies are written once they fill this many bytes.
+const BATCH_BYTES: usize = 4096;
+
+/// How the loop behaves; built from the settings by `main`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub protocol: ProtocolChoice,
+    /// Exit when no byte arrives for this long (`None`: wait forever).
+    pub read_timeout: Option<Duration>,
+    /// Per-request deadline, counted from the read that completed the request.
+    pub deadline: Duration,
+    /// stdin is a terminal (Prosody): first request dropped, skip rules apply.
+    pub tty: bool,
+}
+
+/// Why serving stopped. All but [`End::Error`] are a normal end (exit 0): the server closed
+/// the stream, or a restart by the server is the best way on.
+#[derive(Debug)]
+pub enum End {
+    /// stdin reached end of file.
+    Eof,
+    /// The terminal hung up (EIO / POLLHUP): the server is gone.
+    HangUp,
+    /// No input for `read_timeout`.
+    ReadTimeout,
+    /// stdout is closed (EPIPE): the server is gone.
+    OutputClosed,
+    /// An unexpected IO error.
+    Error(io::Error),
+}
+
+impl End {
+    pub fn is_normal(&self) -> bool {
+        !matches!(self, End::Error(_))
+    }
+}
+
+/// The source of request bytes: poll with a timeout, then read.
+pub trait Input {
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<Readiness>;
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// True if more input is waiting right now (only asked under a terminal).
+    fn pending(&mut self) -> bool;
+}
+
+/// A file descriptor (stdin).
+pub struct FdInput(pub RawFd);
+
+impl Input for FdInput {
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<Readiness> {
+        sys::wait_readable(self.0, timeout)
+    }
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::read_fd(self.0, buf)
+    }
+    fn pending(&mut self) -> bool {
+        sys::input_pending(self.0)
+    }
+}
+
+/// A file descriptor (stdout), written with raw `write(2)`: no userspace buffer that could
+/// split or hold back a reply.
+pub struct FdOutput(pub RawFd);
+
+impl Write for FdOutput {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        sys::write_all_fd(self.0, buf).map(|_| buf.len())
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        sys::write_all_fd(self.0, buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serves until the input ends. Returns why it stopped.
+pub fn serve(
+    input: &mut dyn Input,
+    output: &mut dyn Write,
+    backend: &mut dyn Backend,
+    opts: &Options,
+) -> End {
+    let mut s = Server {
+        backend,
+        opts,
+        out: Vec::with_capacity(BATCH_BYTES),
+        batch_started: None,
+        first_request_seen: false,
+    };
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut len = 0usize;
+    let mut decoder: Option<Decoder> = match opts.protocol {
+        ProtocolChoice::Auto => None,
+        ProtocolChoice::Generic => Some(Decoder::new(Protocol::Generic)),
+        ProtocolChoice::Ejabberd => Some(Decoder::new(Protocol::Ejabberd)),
+    };
+
+    loop {
+        match input.wait(opts.read_timeout) {
+            Ok(Readiness::Readable) | Ok(Readiness::HangUp) => {}
+            Ok(Readiness::TimedOut) => {
+                if decoder.as_ref().is_some_and(|d| d.in_partial(len)) {
+                    warn!("a partial request stalled for the read timeout: discarded");
+                }
+                info!(
+                    "no input for {:?}: exiting",
+                    opts.read_timeout.unwrap_or_default()
+                );
+                return End::ReadTimeout;
+            }
+            Err(e) => return End::Error(e),
+        }
+        let n = match input.read(&mut buf[len..]) {
+            Ok(n) => n,
+            // A pty whose other side is gone reads EIO.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => {
+                info!("input hung up: exiting");
+                return End::HangUp;
+            }
+            Err(e) => return End::Error(e),
+        };
+        if n == 0 {
+            if decoder.as_ref().is_some_and(|d| d.in_partial(len)) {
+                info!("end of input in the middle of a request: discarded");
+            }
+            debug!("end of input: exiting");
+            return End::Eof;
+        }
+        let arrival = Instant::now();
+        len += n;
+        let decoder = decoder.get_or_insert_with(|| {
+            let p = Protocol::detect(buf[0]);
+            info!("protocol {} (detected from the first byte)", p.name());
+            Decoder::new(p)
+        });
+
+        let mut start = 0;
+        loop {
+            let step = decoder.next(&buf[start..len]);
+            let consumed = step.consumed;
+            if let Some(event) = step.event {
+                // Under a terminal, anything after this request already in our buffer means
+                // the server gave up on it: Prosody never sends N+1 before finishing N.
+                let more_buffered = start + consumed < len;
+                if let Err(end) = s.on_event(
+                    decoder.protocol(),
+                    event,
+                    arrival,
+                    more_buffered,
+                    input,
+                    output,
+                ) {
+                    return end;
+                }
+            }
+            start += consumed;
+            if consumed == 0 {
+                break;
+            }
+        }
+        if let Err(end) = s.flush(output) {
+            return end;
+        }
+        buf.copy_within(start..len, 0);
+        len -= start;
+    }
+}
+
+struct Server<'a> {
+    backend: &'a mut dyn Backend,
+    opts: &'a Options,
+    /// Replies decoded from one read, written together.
+    out: Vec<u8>,
+    batch_started: Option<Instant>,
+    first_request_seen: bool,
+}
+
+impl Server<'_> {
+    fn on_event(
+        &mut self,
+        protocol: Protocol,
+        event: Event<'_>,
+        arrival: Instant,
+        more_buffered: bool,
+        input: &mut dyn Input,
+        output: &mut dyn Write,
+    ) -> Result<(), End> {
+        if self.opts.tty {
+            let first = !self.first_request_seen;
+            self.first_request_seen = true;
+            if first {
+                info!(
+                    "terminal: first request left unanswered (the server may have read its own echo as the reply)"
+                );
+                return Ok(());
+            }
+            if more_buffered || input.pending() {
+                warn!(
+                    "terminal: more input arrived before this request was taken up: the server gave up on it; skipped"
+                );
+                return Ok(());
+            }
+        }
+        let yes = match event {
+            Event::Malformed(m) => {
+                warn!(
+                    "{}: answered 0",
+                    match m {
+                        Malformed::LineTooLong => "request line longer than 64 KiB",
+                        Malformed::EmptyFrame => "empty frame",
+                    }
+                );
+                false
+            }
+            Event::Request(payload) => match request::parse(payload) {
+                Err(why) => {
+                    let word = payload.split(|&b| b == b':').next().unwrap_or_default();
+                    let word = &word[..word.len().min(32)];
+                    info!(
+                        "unsupported request ({why}, command '{}'): answered 0",
+                        Shown(word)
+                    );
+                    false
+                }
+                Ok(req) => match self.dispatch(&req, arrival) {
+                    Some(yes) => yes,
+                    None => return Ok(()),
+                },
+            },
+        };
+        if self.opts.tty && input.pending() {
+            warn!(
+                "terminal: more input arrived before the reply was written: the server gave up; reply dropped"
+            );
+            return Ok(());
+        }
+        self.out.extend_from_slice(protocol.reply(yes));
+        let started = *self.batch_started.get_or_insert_with(Instant::now);
+        if self.opts.tty || self.out.len() >= BATCH_BYTES || started.elapsed() >= BATCH_AGE {
+            self.flush(output)?;
+        }
+        Ok(())
+    }
+
+    /// Asks the backend. `None`: do not answer at all (late, under a terminal).
+    fn dispatch(&mut self, req: &Request<'_>, arrival: Instant) -> Option<bool> {
+        let deadline = arrival + self.opts.deadline;
+        let verdict = self.backend.handle(req, deadline);
+        let now = Instant::now();
+        let ms = now.duration_since(arrival).as_millis();
+        if now > deadline {
+            if self.opts.tty {
+                warn!(
+                    "{req:?}: verdict came {ms} ms after the request, past the deadline: not answered"
+                );
+                return None;
+            }
+            warn!("{req:?}: verdict came {ms} ms after the request, past the deadline: answered 0");
+            return Some(false);
+        }
+        match verdict {
+            Verdict::Unavailable => info!("{req:?} -> unavailable, answered 0 ({ms} ms)"),
+            v => debug!("{req:?} -> {} ({ms} ms)", v.word()),
+        }
+        Some(verdict.is_yes())
+    }
+
+    fn flush(&mut self, output: &mut dyn Write) -> Result<(), End> {
+        self.batch_started = None;
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = output.write_all(&self.out).and_then(|_| output.flush());
+        self.out.clear();
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                info!("output closed: exiting");
+                Err(End::OutputClosed)
+            }
+            Err(e) => Err(End::Error(e)),
+        }
+    }
+}
+
+/// In-memory input for tests and the demo: a list of chunks, each returned by one read.
+pub struct ChunkInput<'a> {
+    chunks: std::collections::VecDeque<&'a [u8]>,
+    /// Report every chunk as pending input (to exercise the terminal skip rules).
+    pub always_pending: bool,
+}
+
+impl<'a> ChunkInput<'a> {
+    pub fn new(chunks: impl IntoIterator<Item = &'a [u8]>) -> Self {
+        ChunkInput {
+            chunks: chunks.into_iter().collect(),
+            always_pending: false,
+        }
+    }
+}
+
+impl Input for ChunkInput<'_> {
+    fn wait(&mut self, _timeout: Option<Duration>) -> io::Result<Readiness> {
+        Ok(Readiness::Readable)
+    }
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(chunk) = self.chunks.pop_front() else {
+            return Ok(0);
+        };
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        if n < chunk.len() {
+            self.chunks.push_front(&chunk[n..]);
+        }
+        Ok(n)
+    }
+    fn pending(&mut self) -> bool {
+        self.always_pending && !self.chunks.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Yes for `auth:good:h:pw` and `isuser:good:h`; sleeps on user `slow`.
+    struct Fake {
+        calls: usize,
+    }
+
+    impl Backend for Fake {
+        fn handle(&mut self, req: &Request<'_>, _deadline: Instant) -> Verdict {
+            self.calls += 1;
+            match *req {
+                Request::Auth { user: b"slow", .. } => {
+                    std::thread::sleep(Duration::from_millis(60));
+                    Verdict::Yes
+                }
+                Request::Auth {
+                    user: b"good",
+                    host: b"h",
+                    password: b"pw",
+                } => Verdict::Yes,
+                Request::IsUser {
+                    user: b"good",
+                    host: b"h",
+                } => Verdict::Yes,
+                Request::Auth { user: b"down", .. } => Verdict::Unavailable,
+                _ => Verdict::No,
+            }
+        }
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    fn opts(protocol: ProtocolChoice) -> Options {
+        Options {
+            protocol,
+            read_timeout: None,
+            deadline: Duration::from_secs(4),
+            tty: false,
+        }
+    }
+
+    fn run(o: &Options, chunks: &[&[u8]]) -> (Vec<u8>, usize) {
+        let mut input = ChunkInput::new(chunks.iter().copied());
+        let mut out = Vec::new();
+        let mut b = Fake { calls: 0 };
+        let end = serve(&mut input, &mut out, &mut b, o);
+        assert!(matches!(end, End::Eof), "{end:?}");
+        (out, b.calls)
+    }
+
+    #[test]
+    fn generic_conversation() {
+        let (out, _) = run(
+            &opts(ProtocolChoice::Auto),
+            &[
+                b"auth:good:h:pw\nauth:good:h:pw2\nisuser:good:h\nisuser:bad:h\n",
+                b"certauth:x:y\nauth:down:h:x\n",
+            ],
+        );
+        assert_eq!(out, b"1\n0\n1\n0\n0\n0\n");
+    }
+
+    #[test]
+    fn ejabberd_split_and_pipelined() {
+        let stream = b"\x00\x0eauth:good:h:pw\x00\x00\x00\x0disuser:good:h\x00\x0fauth:good:h:pwX";
+        let whole = run(&opts(ProtocolChoice::Auto), &[stream]).0;
+        assert_eq!(whole, [0, 2, 0, 1, 0, 2, 0, 0, 0, 2, 0, 1, 0, 2, 0, 0]);
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        assert_eq!(run(&opts(ProtocolChoice::Auto), &bytes).0, whole);
+    }
+
+    #[test]
+    fn forced_protocol_is_not_detected() {
+        // "auth..." read as an ejabberd frame: length 0x6175 bytes, never completes.
+        let (out, calls) = run(&opts(ProtocolChoice::Ejabberd), &[b"auth:good:h:pw\n"]);
+        assert!(out.is_empty());
+        assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn eof_mid_request_answers_nothing() {
+        let (out, calls) = run(
+            &opts(ProtocolChoice::Generic),
+            &[b"auth:good:h:pw\nauth:good:h"],
+        );
+        assert_eq!(out, b"1\n");
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn late_verdict_is_zero_on_pipes_and_silent_on_a_terminal() {
+        let mut o = opts(ProtocolChoice::Generic);
+        o.deadline = Duration::from_millis(20);
+        assert_eq!(
+            run(&o, &[b"auth:slow:h:pw\n", b"auth:good:h:pw\n"]).0,
+            b"0\n1\n"
+        );
+        o.tty = true;
+        // first request dropped, slow one late and unanswered, last one answered
+        assert_eq!(
+            run(
+                &o,
+                &[b"isuser:good:h\n", b"auth:slow:h:pw\n", b"auth:good:h:pw\n"]
+            )
+            .0,
+            b"1\n"
+        );
+    }
+
+    #[test]
+    fn terminal_drops_first_request_and_skips_given_up_ones() {
+        let mut o = opts(ProtocolChoice::Generic);
+        o.tty = true;
+        let (out, calls) = run(
+            &o,
+            &[b"auth:good:h:pw\n", b"auth:good:h:pw\n", b"isuser:good:h\n"],
+        );
+        assert_eq!(out, b"1\n1\n");
+        assert_eq!(calls, 2);
+        // two requests in one read: the first was given up on; only the second executes
+        let (out, calls) = run(&o, &[b"isuser:x:h\n", b"setpass:good:h:new\nline\n"]);
+        assert_eq!(out, b"0\n");
+        assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn pending_input_skips_on_terminal() {
+        let mut o = opts(ProtocolChoice::Generic);
+        o.tty = true;
+        let mut input = ChunkInput::new([
+            &b"isuser:good:h\n"[..],
+            b"isuser:good:h\n",
+            b"isuser:good:h\n",
+        ]);
+        input.always_pending = true;
+        let mut out = Vec::new();
+        let mut b = Fake { calls: 0 };
+        serve(&mut input, &mut out, &mut b, &o);
+        // 1st dropped, 2nd skipped (3rd pending), 3rd answered
+        assert_eq!(out, b"1\n");
+    }
+
+    #[test]
+    fn hostile_input_keeps_serving() {
+        let mut long = vec![b'a'; 200_000];
+        long.push(b'\n');
+        let (out, _) = run(
+            &opts(ProtocolChoice::Generic),
+            &[
+                b"\n",
+                &long,
+                b"auth:good:h:\n",
+                b"auth:go\x00od:h:pw\n",
+                b"\xff\xfe\n",
+                b"auth:good:h:pw\r\n",
+            ],
+        );
+        assert_eq!(out, b"0\n0\n0\n0\n0\n1\n");
+        let (out, _) = run(
+            &opts(ProtocolChoice::Ejabberd),
+            &[b"\x00\x00\x00\x03abc\x00\x0eauth:good:h:pw"],
+        );
+        assert_eq!(out, [0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 0, 1]);
+    }
+
+    /// Output that counts write calls: a batch of replies must be one write.
+    struct Writes(Vec<Vec<u8>>);
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn each_batch_is_one_write_and_replies_are_never_split() {
+        let mut input = ChunkInput::new([&b"isuser:good:h\nisuser:x:h\n"[..], b"isuser:good:h\n"]);
+        let mut out = Writes(Vec::new());
+        serve(
+            &mut input,
+            &mut out,
+            &mut Fake { calls: 0 },
+            &opts(ProtocolChoice::Generic),
+        );
+        assert_eq!(out.0, vec![b"1\n0\n".to_vec(), b"1\n".to_vec()]);
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of the project: unit and integration tests (pipes, pty, files, HTTP
+# servers, the real ejabberd end-to-end suite), the file-only build, and the package tests.
+# Suites that need system packages (ejabberd, nginx, ...) skip loudly when those are
+# missing, and fail instead when CI=true. `.ci/run` installs them first.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+failed_steps=()
+
+step() {
+    local name=$1
+    shift
+    echo "== $name: $*"
+    if ! "$@" 2>&1 | tee -a "$log"; then
+        failed_steps+=("$name")
+    fi
+}
+
+step "tests (default features)" cargo test --all-targets
+step "tests (file-only build)" cargo test --no-default-features --lib --test binary
+if [ -x packaging/test.sh ] || [ -f packaging/test.sh ]; then
+    step "package tests" bash packaging/test.sh --target x86_64-unknown-linux-musl
+fi
+
+# One closing line that counts every test run above.
+passed=$(grep -oE '(test result: (ok|FAILED)\. [0-9]+ passed|^pkg: [0-9]+ passed)' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -oE '(test result: (ok|FAILED)\. [0-9]+ passed; [0-9]+ failed|^pkg: [0-9]+ passed, [0-9]+ failed)' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+if [ ${#failed_steps[@]} -gt 0 ]; then
+    echo "failed steps: ${failed_steps[*]}"
+    [ "$failed" -gt 0 ] || failed=${#failed_steps[@]}
+fi
+echo "all: $passed passed, $failed failed"
+[ ${#failed_steps[@]} -eq 0 ]
