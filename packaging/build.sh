@@ -124,14 +124,6 @@ for t in "${TARGETS[@]}"; do
 done
 TARGETS=("${uniq[@]}")
 
-# ---------------------------------------------------------------- per-target facts
-needs_build_std() {
-	case "$1" in
-	armv7-* | mips-* | mipsel-*) return 0 ;;
-	*) return 1 ;;
-	esac
-}
-
 # ---------------------------------------------------------------- tools
 SYSROOT=$(rustc --print sysroot) || die "rustc not found: install Rust with rustup (https://rustup.rs)"
 have_std() { [ -d "$SYSROOT/lib/rustlib/$1/lib" ]; }

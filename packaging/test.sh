@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Package tests for what packaging/build.sh left in target/dist/.
 #
-#   packaging/build.sh --target x86_64-unknown-linux-musl && packaging/test.sh
-#   packaging/test.sh --all          # every target found in target/dist
+#   packaging/test.sh                              # x86_64-unknown-linux-musl: build, then test
+#   packaging/test.sh --all --no-build             # test what build.sh --all left in target/dist
 #
+# Unless --no-build, each target is first built with packaging/build.sh (a no-op compile when
+# the tree is unchanged), so the tests always see the current source.
 # For each target: both static binaries (ELF machine, static, stripped; --version and real
 # requests over a pipe, natively or under qemu-user-static); the .deb (members, modes, control
 # fields, md5sums, lintian, byte-identical rebuild, then a real dpkg install into an offline
@@ -20,11 +22,12 @@ set -euo pipefail
 
 usage() {
 	cat <<'EOF'
-usage: packaging/test.sh [--target TRIPLE ... | --all] [--dist DIR] [--strict] [--install-deps]
+usage: packaging/test.sh [--target TRIPLE ... | --all] [--no-build] [--dist DIR] [--strict] [--install-deps]
 
   --target TRIPLE  test this target's artefacts (repeatable; default x86_64-unknown-linux-musl)
-  --all            every target that has a binary in the dist directory
-  --dist DIR       where build.sh put them (default target/dist)
+  --all            every target (with --no-build: every target that has a binary in --dist)
+  --no-build       test what is in the dist directory instead of running build.sh first
+  --dist DIR       where build.sh puts them (default target/dist)
   --strict         a skipped check (feature not in this build yet) counts as a failure
   --install-deps   apt-get install what the tests need (lintian, qemu-user-static, file, binutils)
 EOF
@@ -38,6 +41,7 @@ ALL=0
 DIST=target/dist
 STRICT=0
 INSTALL_DEPS=0
+BUILD=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--target)
@@ -58,6 +62,10 @@ while [ $# -gt 0 ]; do
 		;;
 	--strict)
 		STRICT=1
+		shift
+		;;
+	--no-build)
+		BUILD=0
 		shift
 		;;
 	--install-deps)
@@ -81,7 +89,7 @@ export LC_ALL=C TZ=UTC
 umask 022
 if [ "$ALL" = 1 ]; then
 	for t in "${ALL_TARGETS[@]}"; do
-		[ -f "$DIST/$(binary_name "$t")" ] && TARGETS+=("$t")
+		[ "$BUILD" = 1 ] || [ -f "$DIST/$(binary_name "$t")" ] && TARGETS+=("$t")
 	done
 fi
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(x86_64-unknown-linux-musl)
@@ -240,6 +248,10 @@ test_binary() { # TRIPLE PATH LABEL
 	else
 		bad "$label: --version: rc $rc, output '$out', stderr '$(head -c 300 "$TMP/err")'"
 	fi
+	case "$label" in
+	*-file-only) same "$label: built without http and tls" "features: -http -tls" "$(sed -n 2p <<<"$out")" ;;
+	*) same "$label: built with http and tls" "features: +http +tls" "$(sed -n 2p <<<"$out")" ;;
+	esac
 
 	cfg="$TMP/conf"
 	users="$TMP/users-$label"
@@ -565,13 +577,23 @@ default_prerm $0 $@' "$(cat "$x/control/prerm")"
 T0=$(date +%s)
 echo "xmpp-extauth $VERSION package tests: ${TARGETS[*]} (from $DIST)"
 for t in "${TARGETS[@]}"; do
+	if [ "$BUILD" = 1 ]; then
+		echo "== packaging/build.sh --target $t"
+		if ! packaging/build.sh --target "$t" --dist "$DIST" >"$TMP/build-$t.log" 2>&1; then
+			tail -n 30 "$TMP/build-$t.log"
+			bad "packaging/build.sh --target $t failed"
+			continue
+		fi
+		ok "packaging/build.sh --target $t"
+	fi
 	test_binary "$t" "$DIST/$(binary_name "$t")" "$t"
 	test_binary "$t" "$DIST/$(binary_name "$t" file-only)" "$t-file-only"
 	[ -z "$(deb_arch "$t")" ] || test_deb "$t"
 	for a in $(ipk_archs "$t"); do test_ipk "$t" "$a"; done
 done
 echo
-echo "package tests: $PASS passed, $FAIL failed, $SKIP skipped in $(($(date +%s) - T0)) s"
+# tests/all.sh adds up the "pkg: N passed, M failed" line.
+echo "pkg: $PASS passed, $FAIL failed, $SKIP skipped ($(($(date +%s) - T0)) s)"
 if [ "$FAIL" -gt 0 ]; then
 	printf 'failed: %s\n' "${FAILED[@]}"
 	exit 1
