@@ -579,7 +579,10 @@ echo "xmpp-extauth $VERSION package tests: ${TARGETS[*]} (from $DIST)"
 for t in "${TARGETS[@]}"; do
 	if [ "$BUILD" = 1 ]; then
 		echo "== packaging/build.sh --target $t"
-		if ! packaging/build.sh --target "$t" --dist "$DIST" >"$TMP/build-$t.log" 2>&1; then
+		# CI machines start bare and are thrown away: let build.sh install its tools there.
+		deps=()
+		[ "${CI:-}" != true ] || deps=(--install-deps)
+		if ! packaging/build.sh "${deps[@]}" --target "$t" --dist "$DIST" >"$TMP/build-$t.log" 2>&1; then
 			tail -n 30 "$TMP/build-$t.log"
 			bad "packaging/build.sh --target $t failed"
 			continue
