@@ -49,6 +49,7 @@ die() {
 note() { printf '==> %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- arguments
+COMMAND="packaging/build.sh $*"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 . packaging/common.sh
@@ -441,7 +442,8 @@ write_summary() {
 	{
 		echo "# xmpp-extauth $VERSION static binaries (stripped, opt-level z)"
 		echo
-		echo "Built $(date -u '+%Y-%m-%d %H:%M UTC') with $(rustc -V | cut -d' ' -f1-2), source commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
+		echo "Last build: $(date -u '+%Y-%m-%d %H:%M UTC') (\`$COMMAND\`) with $(rustc -V | cut -d' ' -f1-2)" \
+			"(std rebuilt, optimize_for_size), source commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
 		echo
 		echo "| target | full (default features) | file-only (--no-default-features) |"
 		echo "|---|---:|---:|"

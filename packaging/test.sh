@@ -217,18 +217,25 @@ test_binary() { # TRIPLE PATH LABEL
 	fi
 	[[ "$f" == *", stripped"* ]] && ok "$label: stripped" || bad "$label: not stripped: $f"
 	# No program interpreter and no shared-library dependency at all.
-	if readelf -lW "$bin" | grep -q 'INTERP'; then bad "$label: has a program interpreter"; else ok "$label: no INTERP"; fi
-	if readelf -dW "$bin" 2>/dev/null | grep -q '(NEEDED)'; then bad "$label: needs shared libraries"; else ok "$label: no NEEDED"; fi
+	# readelf's output is captured first: with pipefail, `readelf | grep -q` fails whenever
+	# grep stops reading early (readelf dies of SIGPIPE), which would invert these checks.
+	local phdrs dyn attrs hdr
+	phdrs=$(readelf -lW "$bin")
+	dyn=$(readelf -dW "$bin" 2>/dev/null || true)
+	attrs=$(readelf -A "$bin" 2>/dev/null || true)
+	hdr=$(readelf -hW "$bin")
+	if [[ "$phdrs" == *INTERP* ]]; then bad "$label: has a program interpreter"; else ok "$label: no INTERP"; fi
+	if [[ "$dyn" == *"(NEEDED)"* ]]; then bad "$label: needs shared libraries"; else ok "$label: no NEEDED"; fi
 	case "$t" in
 	armv7-*)
-		readelf -A "$bin" | grep -q 'Tag_CPU_arch: v7' && ok "$label: ARMv7" || bad "$label: not ARMv7"
-		readelf -A "$bin" | grep -q 'Tag_ABI_VFP_args: VFP registers' &&
+		[[ "$attrs" == *"Tag_CPU_arch: v7"* ]] && ok "$label: ARMv7" || bad "$label: not ARMv7"
+		[[ "$attrs" == *"Tag_ABI_VFP_args: VFP registers"* ]] &&
 			ok "$label: hard-float ABI (musleabihf)" || bad "$label: not hard-float"
 		;;
 	mips-* | mipsel-*)
 		# OpenWrt's 24kc targets are soft-float.
-		readelf -hW "$bin" | grep -q 'Flags:.*o32' && ok "$label: o32 ABI" || bad "$label: not o32"
-		readelf -A "$bin" 2>/dev/null | grep -qi 'FP ABI: Soft float' &&
+		[[ "$hdr" =~ Flags:.*o32 ]] && ok "$label: o32 ABI" || bad "$label: not o32"
+		[[ "$attrs" == *"FP ABI: Soft float"* ]] &&
 			ok "$label: soft float" || bad "$label: not soft float"
 		;;
 	esac
@@ -377,10 +384,12 @@ test_deb() { # TRIPLE
 		"$(awk '{ print $2 }' "$x/root/DEBIAN/md5sums" | sort)"
 	check ".deb: sample config is packaging/xmpp-extauth.conf" cmp packaging/xmpp-extauth.conf "$x/root/etc/$PKG.conf"
 	check ".deb: man page is packaging/xmpp-extauth.8" cmp packaging/xmpp-extauth.8 <(gzip -dc "$x/root/usr/share/man/man8/$PKG.8.gz")
-	gzip -dc "$x/root/usr/share/man/man8/$PKG.8.gz" | grep -q '^\.TH  *"\?XMPP-EXTAUTH"\?  *"\?8"\?' &&
+	gzip -dc "$x/root/usr/share/man/man8/$PKG.8.gz" >"$x/man8"
+	grep -q '^\.TH  *"\?XMPP-EXTAUTH"\?  *"\?8"\?' "$x/man8" &&
 		ok ".deb: man page is section 8" || bad ".deb: man page .TH is not section 8"
 	check ".deb: README is README.md" cmp README.md <(gzip -dc "$x/root/usr/share/doc/$PKG/README.md.gz")
-	gzip -dc "$x/root/usr/share/doc/$PKG/changelog.Debian.gz" | head -n 1 | grep -q "^$PKG ($v) " &&
+	gzip -dc "$x/root/usr/share/doc/$PKG/changelog.Debian.gz" >"$x/changelog"
+	[[ "$(sed -n 1p "$x/changelog")" == "$PKG ($v) "* ]] &&
 		ok ".deb: changelog.Debian top entry is $v" || bad ".deb: changelog.Debian top entry"
 	grep -q '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/' \
 		"$x/root/usr/share/doc/$PKG/copyright" && ! grep -q '@BUNDLED_CRATES@' "$x/root/usr/share/doc/$PKG/copyright" &&
