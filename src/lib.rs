@@ -33,13 +33,17 @@
 //! 7. No panics on any input (`unwrap`/`expect` only where an invariant proves it safe).
 //! 8. Memory stays bounded whatever the input: one request buffer of at most 64 KiB + 2.
 
+#[macro_use]
+pub mod log;
+
+pub mod admin;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod hash;
-#[macro_use]
-pub mod log;
 pub mod printer;
+pub mod prompt;
 pub mod request;
 pub mod serve;
 pub mod sys;

@@ -1,3 +1,170 @@
-fn main() {
-    std::process::exit(2);
+//! Thin: parse argv, load config, pick the backend, run the command, map the outcome to an
+//! exit status (0 normal end, 1 runtime failure, 2 usage or config error).
+
+use std::process::ExitCode;
+
+use xmpp_extauth::backend::Backend;
+use xmpp_extauth::cli::{self, Command, Invocation};
+use xmpp_extauth::config::{self, BackendKind, Settings};
+use xmpp_extauth::log::{self, LogTarget};
+use xmpp_extauth::serve::{self, FdInput, FdOutput};
+use xmpp_extauth::{admin, demo, printer, sys};
+use xmpp_extauth::{error, info, warn};
+
+fn main() -> ExitCode {
+    // First, before anything opens a descriptor: Prosody's lpty leaks the pty master into
+    // us, and holding it would keep us alive as an orphan after Prosody dies.
+    sys::close_inherited_fds();
+    ExitCode::from(run())
+}
+
+fn run() -> u8 {
+    let serving_on_tty = |inv: &Invocation| inv.command == Command::Serve && sys::is_tty(0);
+    let inv = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(inv) => inv,
+        Err(e) => {
+            // Prosody passes no arguments, so argv errors come from a person at a shell or
+            // from ejabberd's extauth_program line (stderr goes to ejabberd's log): say it.
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    match inv.command {
+        Command::Help => return exit_after(printer::out(cli::HELP)),
+        Command::Version => return exit_after(printer::line(&cli::version_text())),
+        Command::Demo => return demo::run(),
+        _ => {}
+    }
+    let loaded = config::load(&inv, std::env::var_os(config::CONFIG_ENV));
+    let settings = match loaded {
+        Ok(s) => s,
+        Err(e) => {
+            if serving_on_tty(&inv) {
+                // Under Prosody's pty stderr is read as a reply: syslog only.
+                log::init(&LogTarget::Syslog, log::Level::Error, false);
+                error!("{e}");
+            } else {
+                eprintln!("xmpp-extauth: {e}");
+            }
+            return 2;
+        }
+    };
+    match &inv.command {
+        Command::Serve => serve_main(&settings),
+        Command::Hash { scheme, rounds } => code(admin::hash_cmd(&settings, *scheme, *rounds)),
+        Command::User(cmd) => {
+            log::init(&LogTarget::Stderr, log::Level::Warn, true);
+            code(admin::user_cmd(&settings, cmd))
+        }
+        Command::Check { kind, jid } => {
+            log::init(
+                &LogTarget::Stderr,
+                settings.log_level.min(log::Level::Info),
+                true,
+            );
+            for w in &settings.warnings {
+                warn!("{w}");
+            }
+            match open_backend(&settings) {
+                Ok(mut b) => code(admin::check_cmd(&mut *b, *kind, jid, settings.deadline)),
+                Err(e) => {
+                    eprintln!("xmpp-extauth: {e}");
+                    1
+                }
+            }
+        }
+        Command::ConfigCheck => {
+            for w in &settings.warnings {
+                eprintln!("xmpp-extauth: warning: {w}");
+            }
+            let mut text = match &settings.config_file {
+                Some(p) => format!("# config file: {}\n", p.display()),
+                None => "# config file: none (defaults)\n".to_string(),
+            };
+            for (k, v) in settings.effective() {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
+            exit_after(printer::out(&text))
+        }
+        Command::Help | Command::Version | Command::Demo => 0,
+    }
+}
+
+/// An exit status from the admin commands (0..=2).
+fn code(c: i32) -> u8 {
+    u8::try_from(c).unwrap_or(1)
+}
+
+/// Exit 0 whether or not stdout took the text: a closed pipe (`| head`) is a normal end.
+fn exit_after(_written: bool) -> u8 {
+    0
+}
+
+fn open_backend(settings: &Settings) -> Result<Box<dyn Backend>, String> {
+    match settings.backend {
+        BackendKind::File => xmpp_extauth::backend::file::FileBackend::open(settings)
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+            .map_err(|e| e.to_string()),
+        #[cfg(feature = "http")]
+        BackendKind::Http => xmpp_extauth::backend::http::HttpBackend::new(settings)
+            .map(|b| Box::new(b) as Box<dyn Backend>)
+            .map_err(|e| e.to_string()),
+        #[cfg(not(feature = "http"))]
+        BackendKind::Http => {
+            Err("this build has no HTTP backend (built without the `http` feature)".into())
+        }
+    }
+}
+
+fn serve_main(settings: &Settings) -> u8 {
+    let tty = sys::is_tty(0);
+    sys::forbid_core_dumps();
+    // Under a terminal stderr is the same pty as stdout: never write to it.
+    if let Some(note) = log::init(&settings.log, settings.log_level, !tty) {
+        warn!("{note}");
+    }
+    if tty {
+        if let Err(e) = sys::make_raw(0) {
+            warn!("terminal: cannot switch to raw mode: {e}");
+        }
+    }
+    for w in &settings.warnings {
+        warn!("{w}");
+    }
+    let mut backend = match open_backend(settings) {
+        Ok(b) => b,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    info!(
+        "serving: backend {}, protocol {}, deadline {} ms, read timeout {}{}",
+        backend.describe(),
+        match settings.protocol {
+            config::ProtocolChoice::Auto => "auto",
+            config::ProtocolChoice::Generic => "generic",
+            config::ProtocolChoice::Ejabberd => "ejabberd",
+        },
+        settings.deadline.as_millis(),
+        match settings.read_timeout {
+            Some(t) => format!("{} s", t.as_secs_f64()),
+            None => "none".into(),
+        },
+        if tty { ", stdin is a terminal" } else { "" }
+    );
+    let opts = serve::Options {
+        protocol: settings.protocol,
+        read_timeout: settings.read_timeout,
+        deadline: settings.deadline,
+        tty,
+    };
+    let end = serve::serve(&mut FdInput(0), &mut FdOutput(1), &mut *backend, &opts);
+    match end {
+        serve::End::Error(e) => {
+            error!("stopped: {e}");
+            1
+        }
+        _ => 0,
+    }
 }

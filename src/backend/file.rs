@@ -1,1 +1,0 @@
-//! Users-file backend. (Being written: see the file-backend branch.)

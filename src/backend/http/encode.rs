@@ -1,0 +1,189 @@
+//! Percent-encoding and URL building for the mod_auth_http requests. Pure functions.
+//!
+//! Users, hosts and passwords are arbitrary bytes (UTF-8 in practice, but NUL and invalid
+//! sequences must survive too): every byte outside RFC 3986's unreserved set
+//! (`A-Z a-z 0-9 - . _ ~`) is written as `%XX` with upper-case hex, so a `&`, `=`, `+`, `%`,
+//! `#`, `?`, `/`, space or colon can never change the structure of the query or form.
+//! Space is `%20`, not `+`: both decode to a space in a form, `%20` also in a path.
+
+use std::fmt::Write as _;
+
+/// Placeholder in `http_url` replaced by the request's host.
+pub const HOST_PLACEHOLDER: &str = "$host";
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Appends `bytes` percent-encoded to `out`.
+pub fn percent_encode_into(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        if is_unreserved(b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+pub fn percent_encode(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    percent_encode_into(&mut s, bytes);
+    s
+}
+
+/// `name=value&name=value`, each value percent-encoded: the GET query string and the
+/// `application/x-www-form-urlencoded` POST body are the same bytes. Names are ours
+/// (`user`, `server`, `pass`) and need no encoding.
+pub fn form(pairs: &[(&str, &[u8])]) -> String {
+    let len: usize = pairs.iter().map(|(k, v)| k.len() + 2 + v.len() * 3).sum();
+    let mut s = String::with_capacity(len);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            s.push('&');
+        }
+        s.push_str(k);
+        s.push('=');
+        percent_encode_into(&mut s, v);
+    }
+    s
+}
+
+/// The configured base with every `$host` replaced by the percent-encoded host (so a
+/// hostile host cannot add a path, query or authority of its own).
+pub fn substitute_host(template: &str, host: &[u8]) -> String {
+    if template.contains(HOST_PLACEHOLDER) {
+        template.replace(HOST_PLACEHOLDER, &percent_encode(host))
+    } else {
+        template.to_owned()
+    }
+}
+
+/// `<base>/<method>`: one trailing `/` of the base removed, then exactly one `/` (as
+/// Prosody's mod_auth_http does).
+pub fn endpoint(base: &str, method: &str) -> String {
+    let base = base.strip_suffix('/').unwrap_or(base);
+    let mut s = String::with_capacity(base.len() + 1 + method.len());
+    s.push_str(base);
+    s.push('/');
+    s.push_str(method);
+    s
+}
+
+/// `host[:port]` of an absolute URL, for log lines; never the user-info part (setup
+/// refuses URLs with one anyway) and never the path or query.
+pub fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    match auth.rfind('@') {
+        Some(i) => &auth[i + 1..],
+        None => auth,
+    }
+}
+
+/// Decodes `%XX` (and `+` as space, as forms do). For tests and the test servers; the
+/// inverse of [`percent_encode`] on its output.
+pub fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreserved_kept_everything_else_encoded() {
+        assert_eq!(percent_encode(b"AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(percent_encode(b": &=+%/?#"), "%3A%20%26%3D%2B%25%2F%3F%23");
+        assert_eq!(percent_encode("jürgen".as_bytes()), "j%C3%BCrgen");
+        assert_eq!(percent_encode(b"a\0b\xff\n"), "a%00b%FF%0A");
+    }
+
+    #[test]
+    fn every_byte_round_trips() {
+        let all: Vec<u8> = (0..=255).collect();
+        let enc = percent_encode(&all);
+        assert!(
+            enc.bytes()
+                .all(|b| is_unreserved(b) || b == b'%' || b.is_ascii_hexdigit())
+        );
+        assert_eq!(percent_decode(enc.as_bytes()).unwrap(), all);
+    }
+
+    #[test]
+    fn form_layout() {
+        assert_eq!(
+            form(&[("user", b"a&pass=x"), ("server", b"h"), ("pass", b"p w+%")]),
+            "user=a%26pass%3Dx&server=h&pass=p%20w%2B%25"
+        );
+        assert_eq!(form(&[]), "");
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            endpoint("http://a/api", "user_exists"),
+            "http://a/api/user_exists"
+        );
+        assert_eq!(
+            endpoint("http://a/api/", "user_exists"),
+            "http://a/api/user_exists"
+        );
+        // only one trailing slash is removed, as Prosody does
+        assert_eq!(endpoint("http://a/api//", "x"), "http://a/api//x");
+        assert_eq!(endpoint("http://a", "x"), "http://a/x");
+    }
+
+    #[test]
+    fn host_substitution() {
+        assert_eq!(
+            substitute_host("https://api.example/$host/auth", b"example.org"),
+            "https://api.example/example.org/auth"
+        );
+        assert_eq!(
+            substitute_host("https://$host/x/$host", b"a.b"),
+            "https://a.b/x/a.b"
+        );
+        // a hostile host cannot add path, query or authority
+        assert_eq!(
+            substitute_host("https://api/$host/auth", b"evil/../x?y#z@w"),
+            "https://api/evil%2F..%2Fx%3Fy%23z%40w/auth"
+        );
+        assert_eq!(
+            substitute_host("http://fixed/api", b"h"),
+            "http://fixed/api"
+        );
+    }
+
+    #[test]
+    fn authorities() {
+        assert_eq!(authority("http://127.0.0.1:8080/api?x"), "127.0.0.1:8080");
+        assert_eq!(authority("https://api.example.org"), "api.example.org");
+        assert_eq!(
+            authority("https://u:p@api.example.org/x"),
+            "api.example.org"
+        );
+        assert_eq!(authority("http://[::1]:80/"), "[::1]:80");
+    }
+}

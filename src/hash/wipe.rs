@@ -1,0 +1,36 @@
+//! Zeroising buffers that held password-derived material.
+//!
+//! Plain `fill(0)` before a buffer dies is a dead store the optimiser may delete; a volatile
+//! write per element followed by a compiler fence is not. This is what the `zeroize` crate
+//! does; a dozen lines here avoid a dependency for it.
+
+use core::sync::atomic::{Ordering, compiler_fence};
+
+/// Overwrites `buf` with zeros in a way the compiler keeps.
+pub(crate) fn wipe_bytes(buf: &mut [u8]) {
+    wipe_words(buf);
+}
+
+/// Overwrites every element of `words` with its default (zero) value, volatilely.
+pub(crate) fn wipe_words<T: Copy + Default>(words: &mut [T]) {
+    for w in words.iter_mut() {
+        // SAFETY: `w` comes from a `&mut [T]`: valid, aligned and exclusive.
+        unsafe { core::ptr::write_volatile(w, T::default()) };
+    }
+    compiler_fence(Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wipes_everything() {
+        let mut b = [0xAAu8; 37];
+        wipe_bytes(&mut b);
+        assert!(b.iter().all(|&x| x == 0));
+        let mut w = [u64::MAX; 8];
+        wipe_words(&mut w);
+        assert_eq!(w, [0; 8]);
+    }
+}
