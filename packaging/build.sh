@@ -260,10 +260,12 @@ cargo_build() {
 		;;
 	aarch64-unknown-linux-musl)
 		# ring's C with the Debian cross gcc, link with the rust-lld shipped with rustc.
+		# musl's printf needs the 128-bit long double helpers (__addtf3, ...) that the
+		# compiler_builtins of a build-std build lacks here: take them from the cross libgcc.
 		CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc \
 			AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar \
 			CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-			RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP" \
+			RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP -C link-arg=$(aarch64-linux-gnu-gcc -print-libgcc-file-name)" \
 			cargo build --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	armv7-unknown-linux-musleabihf)
