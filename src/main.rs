@@ -84,7 +84,21 @@ fn run() -> u8 {
             for (k, v) in settings.effective() {
                 text.push_str(&format!("{k} = {v}\n"));
             }
-            exit_after(printer::out(&text))
+            // Also open the backend, as serving would: a users file that is missing,
+            // world-writable or full of bad lines shows up here, not at the first login.
+            log::init(&LogTarget::Stderr, log::Level::Warn, true);
+            let opened = open_backend(&settings);
+            if let Ok(b) = &opened {
+                text.push_str(&format!("# backend ok: {}\n", b.describe()));
+            }
+            printer::out(&text);
+            match opened {
+                Ok(_) => 0,
+                Err(e) => {
+                    eprintln!("xmpp-extauth: {e}");
+                    1
+                }
+            }
         }
         Command::Help | Command::Version | Command::Demo => 0,
     }

@@ -19,7 +19,8 @@ step() {
 }
 
 step "tests (default features)" cargo test --all-targets
-step "tests (file-only build)" cargo test --no-default-features --lib --test binary
+step "tests (file-only build)" cargo test --no-default-features --lib --test binary --test file_backend --test e2e
+step "tests (HTTP without TLS)" cargo test --no-default-features --features http --test http_backend
 if [ -x packaging/test.sh ] || [ -f packaging/test.sh ]; then
     step "package tests" bash packaging/test.sh --target x86_64-unknown-linux-musl
 fi

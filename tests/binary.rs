@@ -510,3 +510,30 @@ fn inherited_descriptors_are_closed() {
     drop(child.stdin.take());
     child.wait().unwrap();
 }
+
+#[test]
+fn config_check_prints_settings_and_opens_the_backend() {
+    let dir = Dir::new("cfgcheck");
+    let config = setup(&dir);
+    let mut c = cmd(&config);
+    c.args(["config", "check"]);
+    let out = run_with_input(c, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("users_file = {}", dir.path("users").display())),
+        "{text}"
+    );
+    assert!(text.contains("# backend ok: file"), "{text}");
+
+    let mut c = cmd(&config);
+    c.args(["config", "check", "--users-file", "/nonexistent/users"]);
+    let out = run_with_input(c, b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/users"));
+}
