@@ -19,14 +19,22 @@ step() {
 }
 
 step "tests (default features)" cargo test --all-targets
-step "tests (file-only build)" cargo test --no-default-features --lib --test binary
+step "tests (file-only build)" cargo test --no-default-features --lib --test binary --test file_backend --test e2e
+step "tests (HTTP without TLS)" cargo test --no-default-features --features http --test http_backend
 if [ -x packaging/test.sh ] || [ -f packaging/test.sh ]; then
     step "package tests" bash packaging/test.sh --target x86_64-unknown-linux-musl
 fi
 
 # One closing line that counts every test run above.
-passed=$(grep -oE '(test result: (ok|FAILED)\. [0-9]+ passed|^pkg: [0-9]+ passed)' "$log" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
-failed=$(grep -oE '(test result: (ok|FAILED)\. [0-9]+ passed; [0-9]+ failed|^pkg: [0-9]+ passed, [0-9]+ failed)' "$log" | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+# cargo prints one "test result:" line per test binary; packaging/test.sh ends with one
+# "pkg: N passed, M failed" line (counted once).
+count() {
+    { grep -oE "test result: (ok|FAILED)\. [0-9]+ passed; [0-9]+ failed" "$log"
+      grep -oE "^pkg: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1; } |
+        grep -oE "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'
+}
+passed=$(count passed)
+failed=$(count failed)
 if [ ${#failed_steps[@]} -gt 0 ]; then
     echo "failed steps: ${failed_steps[*]}"
     [ "$failed" -gt 0 ] || failed=${#failed_steps[@]}

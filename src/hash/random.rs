@@ -23,8 +23,18 @@ fn getrandom_syscall(buf: &mut [u8]) -> io::Result<()> {
     let mut done = 0;
     while done < buf.len() {
         let rest = &mut buf[done..];
+        // The raw syscall, not libc's wrapper: in the static musl builds the weak
+        // `getrandom` symbol resolved to address 0 and `user add` crashed (found by the
+        // package tests). ENOSYS on an old kernel falls back to /dev/urandom.
         // SAFETY: `rest` is a valid writable region of `rest.len()` bytes.
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getrandom,
+                rest.as_mut_ptr(),
+                rest.len(),
+                0 as libc::c_uint,
+            )
+        };
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {

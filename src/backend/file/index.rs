@@ -239,26 +239,7 @@ impl Table {
     /// The slot holding this key, if any. `data` is passed because during `build` the
     /// file bytes are not yet moved into `self`.
     fn find(&self, h: u64, user: &[u8], domain: Option<&[u8]>, data: &[u8]) -> Option<u64> {
-        let tag = h >> 32;
-        let mut i = (h as usize) & self.mask;
-        loop {
-            let slot = *self.slots.get(i)?;
-            if slot == EMPTY {
-                return None;
-            }
-            if slot >> 32 == tag {
-                let low = slot as u32;
-                let off = (low & OFFSET_MASK) as usize;
-                let buf = self.buf(low, data);
-                if buf
-                    .get(off..)
-                    .is_some_and(|s| name_matches(s, user, domain))
-                {
-                    return Some(slot);
-                }
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.probe(h, user, domain, data)?.ok()
     }
 
     /// One probe for both the duplicate check and the insertion: the existing slot for
@@ -272,23 +253,40 @@ impl Table {
         domain: Option<&[u8]>,
         data: &[u8],
     ) -> Option<u64> {
+        match self.probe(h, user, domain, data)? {
+            Ok(slot) => Some(slot),
+            Err(free) => {
+                self.slots[free] = new;
+                None
+            }
+        }
+    }
+
+    /// Linear probe from the key's home slot: `Ok(slot)` where the key is stored, or
+    /// `Err(index)` of the first empty slot (where it would go).
+    fn probe(
+        &self,
+        h: u64,
+        user: &[u8],
+        domain: Option<&[u8]>,
+        data: &[u8],
+    ) -> Option<Result<u64, usize>> {
         let tag = h >> 32;
         let mut i = (h as usize) & self.mask;
         loop {
             let slot = *self.slots.get(i)?;
             if slot == EMPTY {
-                self.slots[i] = new;
-                return None;
+                return Some(Err(i));
             }
             if slot >> 32 == tag {
                 let low = slot as u32;
                 let off = (low & OFFSET_MASK) as usize;
-                let buf = self.buf(low, data);
-                if buf
+                if self
+                    .buf(low, data)
                     .get(off..)
                     .is_some_and(|s| name_matches(s, user, domain))
                 {
-                    return Some(slot);
+                    return Some(Ok(slot));
                 }
             }
             i = (i + 1) & self.mask;

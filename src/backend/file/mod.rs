@@ -178,9 +178,9 @@ impl FileBackend {
             Err(e) => {
                 if !self.missing_logged {
                     error!(
-                        "users file {}: {e}; keeping the last good copy ({} entries)",
+                        "users file {}: {e}; keeping the last good copy ({})",
                         self.path.display(),
-                        self.table.len()
+                        entries(self.table.len())
                     );
                     self.missing_logged = true;
                 }
@@ -196,9 +196,9 @@ impl FileBackend {
             Ok((table, report, id)) => {
                 log_report(&self.path, &report);
                 info!(
-                    "users file {}: reloaded ({} entries)",
+                    "users file {}: reloaded ({})",
                     self.path.display(),
-                    table.len()
+                    entries(table.len())
                 );
                 self.table = table;
                 self.loaded = Some(id);
@@ -206,8 +206,8 @@ impl FileBackend {
             }
             Err(msg) => {
                 error!(
-                    "{msg}; keeping the last good copy ({} entries)",
-                    self.table.len()
+                    "{msg}; keeping the last good copy ({})",
+                    entries(self.table.len())
                 );
                 self.failed = Some(id);
             }
@@ -381,8 +381,13 @@ impl Backend for FileBackend {
                 }
             }
             _ if !self.allow_writes => {
+                let note = if matches!(request, Request::SetPass { .. }) {
+                    "; ejabberd >= 18.06 tells the user the password changed anyway"
+                } else {
+                    ""
+                };
                 warn!(
-                    "{} {}: refused: allow_writes is off (the account was NOT changed; note that ejabberd >= 18.06 reports a refused setpass as success)",
+                    "{} {}: refused: allow_writes is off, the account was NOT changed{note}",
                     request.command(),
                     index::show_name(request.user(), Some(request.host()))
                 );
@@ -394,9 +399,9 @@ impl Backend for FileBackend {
 
     fn describe(&self) -> String {
         format!(
-            "file {} ({} entries)",
+            "file {} ({})",
             self.path.display(),
-            self.table.len()
+            entries(self.table.len())
         )
     }
 }
@@ -568,4 +573,13 @@ pub(crate) fn read_for_admin(path: &Path) -> io::Result<Vec<u8>> {
         return Err(io::Error::other("file too large"));
     }
     Ok(data)
+}
+
+/// `1 entry`, `2 entries`.
+fn entries(n: usize) -> String {
+    if n == 1 {
+        "1 entry".into()
+    } else {
+        format!("{n} entries")
+    }
 }

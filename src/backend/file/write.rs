@@ -58,15 +58,26 @@ pub(crate) fn lock_path(path: &Path) -> PathBuf {
 /// `deadline`. The lock lasts as long as the returned file is open.
 pub(crate) fn lock(path: &Path, deadline: Instant) -> Result<File, WriteError> {
     let lp = lock_path(path);
-    let f = OpenOptions::new()
+    // flock needs only a readable descriptor, so the lock file never has to be writable by
+    // the server's user: an admin's `xmpp-extauth user add` run as root may create it.
+    let opened = OpenOptions::new()
         .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(&lp)
-        .map_err(|e| err(&lp, "cannot open lock file", e))?;
+        .open(&lp);
+    let f = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o640)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&lp)
+            .map_err(|e| err(&lp, "cannot create lock file", e))?,
+        Err(e) => return Err(err(&lp, "cannot open lock file", e)),
+    };
+    share_lock_with_owner(&f, path);
     loop {
         // SAFETY: flock on a descriptor we own.
         let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -85,6 +96,37 @@ pub(crate) fn lock(path: &Path, deadline: Instant) -> Result<File, WriteError> {
             )));
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
+    }
+}
+
+/// When root (an admin's `user add`) holds a lock file, hand it to the users file's owner
+/// and group (or its directory's, before the file exists), mode 0640, so the server's user can still take the lock afterwards. Best
+/// effort: a failure only matters if the server's user later cannot open it, and that
+/// error names the lock file.
+fn share_lock_with_owner(lock: &File, users: &Path) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    // A users file not written yet will take its directory's group: so does the lock.
+    let owner = fs::metadata(users).or_else(|_| {
+        fs::metadata(
+            users
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )
+    });
+    let (Ok(lm), Ok(um)) = (lock.metadata(), owner) else {
+        return;
+    };
+    if lm.uid() == um.uid() && lm.gid() == um.gid() && lm.mode() & 0o777 == 0o640 {
+        return;
+    }
+    // SAFETY: fchown/fchmod on a descriptor we own.
+    unsafe {
+        libc::fchown(lock.as_raw_fd(), um.uid(), um.gid());
+        libc::fchmod(lock.as_raw_fd(), 0o640);
     }
 }
 
