@@ -87,8 +87,24 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Every usage error is one line: control characters from argv (an unknown option
+/// `$'--x\nforged'`) are escaped, so they cannot forge a second line.
 fn usage(s: impl Into<String>) -> UsageError {
-    UsageError(s.into())
+    let s: String = s.into();
+    if !s.chars().any(char::is_control) {
+        return UsageError(s);
+    }
+    UsageError(
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }
 
 /// Long options that are not config keys.

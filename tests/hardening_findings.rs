@@ -1,9 +1,7 @@
-//! Open findings of the hardening work, each a regression test that FAILS until the bug is
-//! fixed in a module this branch does not own. They are `#[ignore]`d so `cargo test` stays
-//! green for everyone; run them with
-//! `cargo test --test hardening_findings -- --ignored`. When one is fixed: drop its
-//! `#[ignore]`, and move its input (if any) from `tests/fuzz_open/` to
-//! `tests/fuzz_regressions/`.
+//! Findings of the hardening work, each a regression test written to fail before its fix.
+//! One still open is `#[ignore]`d (run with `cargo test --test hardening_findings --
+//! --ignored`) and its input kept in `tests/fuzz_open/`; once fixed, its `#[ignore]` goes
+//! and its input moves to `tests/fuzz_regressions/`.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -35,7 +33,6 @@ fn load(config: &str) -> Result<xmpp_extauth::config::Settings, String> {
 /// before the last `@` of a proxy URL (they must be percent-encoded), or redact up to the
 /// last `@` of the whole URL.
 #[test]
-#[ignore = "open finding: config check shows a proxy password containing '/'"]
 fn open_proxy_password_with_slash_is_shown() {
     match load("http_proxy = http://u:pa/ss@proxy:3128\n") {
         Err(_) => {} // refused: fine
@@ -67,7 +64,6 @@ fn proxy_password_is_redacted_in_config_check() {
 /// Fix in src/cli.rs (`unknown option`, `unknown command`, `lexopt_error`): show the word
 /// with `escape_debug()`.
 #[test]
-#[ignore = "open finding: usage errors echo control characters of unknown options"]
 fn open_usage_error_echoes_control_characters() {
     use std::ffi::OsString;
     for args in [

@@ -96,6 +96,17 @@ pub fn http_url(s: &str, allow_userinfo: bool) -> Result<bool, String> {
         return Err("URL contains a space or control character".into());
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if allow_userinfo {
+        // `http://u:pa/ss@proxy` would be read as host `u` and shown unredacted: a proxy
+        // password with these characters must be percent-encoded.
+        if let Some((before, _)) = rest.rsplit_once('@') {
+            if before.contains(['/', '?', '#']) {
+                return Err(
+                    "'/', '?' and '#' in a proxy user or password must be percent-encoded".into(),
+                );
+            }
+        }
+    }
     let host = match authority.rsplit_once('@') {
         Some(_) if !allow_userinfo => {
             return Err("URL must not contain credentials; use http_auth_credentials_file".into());
@@ -109,16 +120,17 @@ pub fn http_url(s: &str, allow_userinfo: bool) -> Result<bool, String> {
     Ok(https)
 }
 
-/// Hides the password of `scheme://user:password@host/...` for display.
+/// Hides the password of `scheme://user:password@host/...` for display. Redacts up to the
+/// last `@` of the whole URL, so a password holding `/`, `?` or `#` is hidden too (an `@`
+/// in a path only costs some over-redaction of a display string).
 pub fn redact_userinfo(url: &str) -> String {
     let Some(start) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
     let rest = &url[start..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
+    match rest.rfind('@').filter(|&at| rest[..at].contains(':')) {
         Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
+            let user = rest[..at].split([':', '/', '?', '#']).next().unwrap_or("");
             format!("{}{user}:<redacted>{}", &url[..start], &rest[at..])
         }
         None => url.to_string(),
@@ -248,6 +260,10 @@ mod tests {
             "http://bob:<redacted>@proxy:3128/"
         );
         assert_eq!(redact_userinfo("http://h/a@b"), "http://h/a@b");
+        assert_eq!(
+            redact_userinfo("http://u:pa/ss@proxy:3128"),
+            "http://u:<redacted>@proxy:3128"
+        );
         assert!(!redact_userinfo("https://u:p@x").contains(":p@"));
     }
 
