@@ -192,11 +192,15 @@ pub fn serve(
                 break;
             }
         }
+        buf.copy_within(start..len, 0);
+        // Consumed requests held passwords: wipe what the move did not overwrite (before
+        // the replies go out), so a password does not sit in memory until the next request
+        // happens to cover it.
+        buf[len - start..len].fill(0);
+        len -= start;
         if let Err(end) = s.flush(output) {
             return end;
         }
-        buf.copy_within(start..len, 0);
-        len -= start;
     }
 }
 

@@ -192,7 +192,6 @@ fn password_reaches_no_heap_memory_but_the_input_buffer() {
 /// region it used with an `#[inline(never)]` function that volatile-writes zeros over a
 /// large enough local array (e.g. 16 KiB), the approach of libsodium's `sodium_stackzero`.
 #[test]
-#[ignore = "open finding: SHA-crypt leaves password copies on the stack"]
 fn open_no_password_left_on_the_stack_after_hashing() {
     let d = Scratch::new("residue-stack");
     let mut h = serving(&d);
@@ -211,7 +210,6 @@ fn open_no_password_left_on_the_stack_after_hashing() {
 /// password in memory. Suggested fix: zero `buf[..start]` (the consumed bytes) with a
 /// volatile write before `copy_within`, and the whole buffer before returning.
 #[test]
-#[ignore = "open finding: the serve input buffer keeps the last request's password"]
 fn open_no_password_left_in_the_input_buffer() {
     let d = Scratch::new("residue-buffer");
     let mut h = serving(&d);

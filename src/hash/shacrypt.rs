@@ -401,6 +401,23 @@ pub(crate) fn compute(
     rounds: u32,
     out: &mut [u8; 64],
 ) {
+    compute_in_own_frame(scheme, password, salt, rounds, out);
+    // The algorithm wipes its own buffers, but moved temporaries and sha2's message
+    // schedule leave copies of password blocks in the stack frames it used; those frames
+    // are gone now, and the scrub's frame covers the same addresses.
+    super::wipe::scrub_stack();
+}
+
+/// Never inlined, so that all of the computation's stack lies below `compute`'s frame,
+/// where `scrub_stack` can reach it.
+#[inline(never)]
+fn compute_in_own_frame(
+    scheme: Scheme,
+    password: &[u8],
+    salt: &[u8],
+    rounds: u32,
+    out: &mut [u8; 64],
+) {
     match scheme {
         Scheme::Sha512Crypt => sha_crypt::<Sha512>(password, salt, rounds, out),
         Scheme::Sha256Crypt => sha_crypt::<Sha256>(password, salt, rounds, out),
