@@ -247,6 +247,10 @@ REMAP="--remap-path-prefix=$ROOT=/build/$PKG --remap-path-prefix=$CARGO_HOME_DIR
 # panic, which this helper must never have anyway (panic = "abort"; messages still print).
 # x86_64 full build 1.86 MB -> 1.60 MB, file-only 615 KB -> 379 KB (rustc 1.95).
 BUILD_STD=(-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size)
+# No unwind tables for Rust code: with panic = "abort" and no backtrace symbolizer (above),
+# nothing reads .eh_frame; panic messages still print. Only debuggers and profilers unwinding
+# a core of this stripped binary miss it. x86_64 full build 1,628,552 -> 1,456,520 bytes.
+NO_UNWIND="-C force-unwind-tables=no"
 
 # cargo_build TRIPLE FEATURE-ARGS... : builds target/TRIPLE/release/xmpp-extauth
 cargo_build() {
@@ -255,7 +259,7 @@ cargo_build() {
 	case "$t" in
 	x86_64-unknown-linux-musl)
 		# ring's build script needs musl-gcc (Debian musl-tools); static-pie result.
-		RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP" \
+		RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND" \
 			cargo build --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	aarch64-unknown-linux-musl)
@@ -265,17 +269,17 @@ cargo_build() {
 		CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc \
 			AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar \
 			CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-			RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP -C link-arg=$(aarch64-linux-gnu-gcc -print-libgcc-file-name)" \
+			RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND -C link-arg=$(aarch64-linux-gnu-gcc -print-libgcc-file-name)" \
 			cargo build --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	armv7-unknown-linux-musleabihf)
 		# No rust-std from rustup here (so no crt objects): zig is C compiler, libc and crt.
-		RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C link-self-contained=no $REMAP" \
+		RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C link-self-contained=no $REMAP $NO_UNWIND" \
 			cargo zigbuild --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	mipsel-unknown-linux-musl | mips-unknown-linux-musl)
 		# As armv7, plus +crt-static: these targets link dynamically by default (for OpenWrt's libc.so).
-		RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C link-self-contained=no -C target-feature=+crt-static $REMAP" \
+		RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C link-self-contained=no -C target-feature=+crt-static $REMAP $NO_UNWIND" \
 			cargo zigbuild --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	esac
