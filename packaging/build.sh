@@ -251,6 +251,12 @@ BUILD_STD=(-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size)
 # nothing reads .eh_frame; panic messages still print. Only debuggers and profilers unwinding
 # a core of this stripped binary miss it. x86_64 full build 1,628,552 -> 1,456,520 bytes.
 NO_UNWIND="-C force-unwind-tables=no"
+# Relative relocations in the compact RELR format (DT_RELR) instead of 24-byte RELA entries:
+# a static-pie applies its own relocations at start-up (musl 1.2.4+ rcrt1, which rust-std's
+# self-contained musl is), ~2,500 vtable and table pointers. x86_64 -57,272 bytes.
+# (link-arg syntax differs: musl-gcc passes -Wl,..., rust-lld takes the option itself.)
+RELR_CC="-C link-arg=-Wl,-z,pack-relative-relocs"
+RELR_LLD="-C link-arg=-zpack-relative-relocs"
 
 # cargo_build TRIPLE FEATURE-ARGS... : builds target/TRIPLE/release/xmpp-extauth
 cargo_build() {
@@ -259,7 +265,7 @@ cargo_build() {
 	case "$t" in
 	x86_64-unknown-linux-musl)
 		# ring's build script needs musl-gcc (Debian musl-tools); static-pie result.
-		RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND" \
+		RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND $RELR_CC" \
 			cargo build --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	aarch64-unknown-linux-musl)
@@ -269,7 +275,7 @@ cargo_build() {
 		CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc \
 			AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar \
 			CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-			RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND -C link-arg=$(aarch64-linux-gnu-gcc -print-libgcc-file-name)" \
+			RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND $RELR_LLD -C link-arg=$(aarch64-linux-gnu-gcc -print-libgcc-file-name)" \
 			cargo build --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	armv7-unknown-linux-musleabihf)
