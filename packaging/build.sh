@@ -253,10 +253,10 @@ BUILD_STD=(-Z build-std=std,panic_abort -Z build-std-features=optimize_for_size)
 NO_UNWIND="-C force-unwind-tables=no"
 # Relative relocations in the compact RELR format (DT_RELR) instead of 24-byte RELA entries:
 # a static-pie applies its own relocations at start-up (musl 1.2.4+ rcrt1, which rust-std's
-# self-contained musl is), ~2,500 vtable and table pointers. x86_64 -57,272 bytes.
-# (link-arg syntax differs: musl-gcc passes -Wl,..., rust-lld takes the option itself.)
-RELR_CC="-C link-arg=-Wl,-z,pack-relative-relocs"
-RELR_LLD="-C link-arg=-zpack-relative-relocs"
+# self-contained musl is), ~2,500 vtable and table pointers. x86_64 -57,272 bytes. Only for
+# x86_64: aarch64 (rust-lld called directly) links a non-PIE static executable, which has no
+# relative relocations to pack.
+RELR="-C link-arg=-Wl,-z,pack-relative-relocs"
 
 # cargo_build TRIPLE FEATURE-ARGS... : builds target/TRIPLE/release/xmpp-extauth
 cargo_build() {
@@ -265,7 +265,7 @@ cargo_build() {
 	case "$t" in
 	x86_64-unknown-linux-musl)
 		# ring's build script needs musl-gcc (Debian musl-tools); static-pie result.
-		RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND $RELR_CC" \
+		RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND $RELR" \
 			cargo build --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	aarch64-unknown-linux-musl)
@@ -275,7 +275,7 @@ cargo_build() {
 		CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc \
 			AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar \
 			CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld \
-			RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND $RELR_LLD -C link-arg=$(aarch64-linux-gnu-gcc -print-libgcc-file-name)" \
+			RUSTC_BOOTSTRAP=1 RUSTFLAGS="$REMAP $NO_UNWIND -C link-arg=$(aarch64-linux-gnu-gcc -print-libgcc-file-name)" \
 			cargo build --locked --release --target "$t" "${BUILD_STD[@]}" "$@"
 		;;
 	armv7-unknown-linux-musleabihf)
