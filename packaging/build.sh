@@ -158,6 +158,9 @@ missing_tools() {
 		*)
 			have_zig || PIP+=("ziglang==$ZIG_VERSION")
 			have_zigbuild || CARGO_INSTALL+=("cargo-zigbuild@$ZIGBUILD_VERSION")
+			case "$t" in
+			mips*) command -v llvm-objcopy >/dev/null || APT+=(llvm) ;;
+			esac
 			;;
 		esac
 	done
@@ -291,21 +294,28 @@ cargo_build() {
 	esac
 }
 
+# install_binary TRIPLE OUT: the binary just built, into OUT. On MIPS, LLVM writes a .pdr
+# section (procedure descriptors for old debuggers: never loaded, ~150 KB) that strip keeps;
+# llvm-objcopy drops it (mipsel full build 1,618,264 -> 1,466,956 bytes).
+install_binary() {
+	install -m 0755 "target/$1/release/$PKG" "$2"
+	case "$1" in
+	mips*) llvm-objcopy --remove-section=.pdr "$2" ;;
+	esac
+	touch -d "@$SOURCE_DATE_EPOCH" "$2"
+}
+
 build_target() {
-	local t=$1 start out
+	local t=$1 start
 	start=$(date +%s)
 	if [ "$SMALL" = 1 ]; then
 		note "$t: file-only build (--no-default-features)"
 		cargo_build "$t" --no-default-features
-		out="$DIST/$(binary_name "$t" file-only)"
-		install -m 0755 "target/$t/release/$PKG" "$out"
-		touch -d "@$SOURCE_DATE_EPOCH" "$out"
+		install_binary "$t" "$DIST/$(binary_name "$t" file-only)"
 	fi
 	note "$t: full build (default features)"
 	cargo_build "$t"
-	out="$DIST/$(binary_name "$t")"
-	install -m 0755 "target/$t/release/$PKG" "$out"
-	touch -d "@$SOURCE_DATE_EPOCH" "$out"
+	install_binary "$t" "$DIST/$(binary_name "$t")"
 	note "$t: built in $(($(date +%s) - start)) s"
 }
 
