@@ -485,6 +485,13 @@ fn create_temp(dir: &Path, prefix: &[u8]) -> Result<(File, PathBuf), WriteError>
 mod tests {
     use super::*;
 
+    /// The SIGALRM disposition is process-wide: tests that read it run one at a time.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn scratch(name: &str) -> PathBuf {
         let d =
             std::env::temp_dir().join(format!("xmpp-extauth-lock-{}-{name}", std::process::id()));
@@ -515,8 +522,29 @@ mod tests {
         }
     }
 
+    /// The mechanism itself (not the polling fallback): the timer ends a blocking flock.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn alarm_interrupts_a_blocking_flock() {
+        let _serial = serial();
+        let users = scratch("alarm");
+        let _held = hold(&users);
+        let f = File::open(lock_path(&users)).unwrap();
+        let a = alarm::Alarm::new().unwrap();
+        a.arm(Duration::from_millis(50)).unwrap();
+        let t = Instant::now();
+        let r = flock(&f, libc::LOCK_EX);
+        let took = t.elapsed();
+        drop(a);
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::Interrupted);
+        assert!(took >= Duration::from_millis(45), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        let _ = fs::remove_dir_all(users.parent().unwrap());
+    }
+
     #[test]
     fn waiter_gets_the_lock_as_soon_as_it_is_released() {
+        let _serial = serial();
         let users = scratch("release");
         let held = hold(&users);
         let t = Instant::now();
@@ -537,6 +565,7 @@ mod tests {
     /// up at its own deadline, and the SIGALRM disposition is restored afterwards.
     #[test]
     fn each_waiting_thread_keeps_its_own_deadline() {
+        let _serial = serial();
         let users = scratch("deadlines");
         let before = sigalrm_handler();
         let _held = hold(&users);
