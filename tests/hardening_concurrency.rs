@@ -315,17 +315,15 @@ fn writers_killed_mid_write_leave_the_old_or_the_new_file() {
     );
 }
 
-/// Open finding (src/backend/file/write.rs `lock`): the lock is taken by polling
-/// `flock(LOCK_NB)` with 5 ms sleeps, which is unfair under contention: a writer that
-/// just released the lock takes it again before sleepers wake, and others starve.
+/// Formerly an open finding (src/backend/file/write.rs `lock`): the lock was taken by
+/// polling `flock(LOCK_NB)` with 5 ms sleeps, which is unfair under contention: a writer
+/// that just released the lock took it again before sleepers woke, and others starved.
 /// Measured with 8 writers (plus readers) on a loaded 2-core machine: slowest reply 4.5 s
-/// in a 10 s debug run, 7.7 s in a 60 s release run. With the default `deadline_ms = 4000`
-/// such a write is refused (`0`; ejabberd >= 18.06 then reports a `setpass` as done).
-/// Suggested fix: a blocking `flock(LOCK_EX)` bounded by a timer (`setitimer` + a no-op
-/// SIGALRM handler without SA_RESTART, so the wait ends with EINTR at the deadline),
-/// which queues waiters in the kernel instead of racing them.
+/// in a 10 s debug run, 7.7 s in a 60 s release run, so with the default
+/// `deadline_ms = 4000` writes were refused (`0`; ejabberd >= 18.06 then reports a
+/// `setpass` as done). The lock is now a blocking `flock(LOCK_EX)` (waiters queue in the
+/// kernel) bounded by a thread-directed timer whose no-op SIGALRM handler interrupts it.
 #[test]
-#[ignore = "open finding: polling lock starves writers under contention"]
 fn open_no_write_refused_for_lock_contention_at_the_default_deadline() {
     let d = Scratch::new("contention");
     let users: String = (0..WRITERS)

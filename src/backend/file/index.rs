@@ -15,7 +15,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use super::parse::{self, Line};
-use crate::hash;
+use crate::hash::{self, Scheme};
 
 /// Slot layout: high 32 bits tag, low 32 bits `FLAG_* | offset`.
 const EMPTY: u64 = u64::MAX;
@@ -85,6 +85,39 @@ pub(crate) struct Table {
     mask: usize,
     entries: usize,
     seed: RandomState,
+    /// The most common SHA-crypt (scheme, rounds) among the valid entries: what a dummy
+    /// verification must cost so an unknown user answers as slowly as a known one.
+    dummy_cost: Option<(Scheme, u32)>,
+}
+
+/// Distinct (scheme, rounds) pairs counted at load. A real file has one or two; the cap
+/// keeps a file of all-different costs linear to load (later pairs are not counted).
+const MAX_COSTS: usize = 8;
+
+/// Counts SHA-crypt costs during the load pass (the hashes are parsed there anyway, so
+/// this adds no hashing and no allocation beyond a few entries).
+#[derive(Default)]
+struct CostTally(Vec<((Scheme, u32), usize)>);
+
+impl CostTally {
+    fn add(&mut self, cost: (Scheme, u32)) {
+        if let Some(c) = self.0.iter_mut().find(|(k, _)| *k == cost) {
+            c.1 += 1;
+        } else if self.0.len() < MAX_COSTS {
+            self.0.push((cost, 1));
+        }
+    }
+
+    /// The most common cost; on a tie the first seen in the file.
+    fn most_common(&self) -> Option<(Scheme, u32)> {
+        let mut best: Option<&((Scheme, u32), usize)> = None;
+        for c in &self.0 {
+            if best.is_none_or(|b| c.1 > b.1) {
+                best = Some(c);
+            }
+        }
+        best.map(|c| c.0)
+    }
 }
 
 impl Table {
@@ -106,8 +139,10 @@ impl Table {
             mask: cap - 1,
             entries: 0,
             seed: RandomState::new(),
+            dummy_cost: None,
         };
         let mut report = Report::default();
+        let mut costs = CostTally::default();
         if data.len() > MAX_OFFSET {
             report.note(0, true, || "file too large to index".into());
             return (t, report);
@@ -127,6 +162,9 @@ impl Table {
                 Ok(h) => {
                     if h.is_plain() {
                         report.plain += 1;
+                    }
+                    if let Some(c) = h.cost() {
+                        costs.add(c);
                     }
                 }
                 Err(err) => {
@@ -182,12 +220,19 @@ impl Table {
             }
         }
         report.entries = t.entries;
+        t.dummy_cost = costs.most_common();
         t.data = data;
         (t, report)
     }
 
     pub(crate) fn len(&self) -> usize {
         self.entries
+    }
+
+    /// The (scheme, rounds) of the file's own SHA-crypt entries (the most common), or
+    /// `None` when it has none: the cost unknown users must be charged.
+    pub(crate) fn dummy_cost(&self) -> Option<(Scheme, u32)> {
+        self.dummy_cost
     }
 
     /// Exact `user@domain` (or, with `domain = None`, the domain-less `user`) entry.
@@ -399,6 +444,38 @@ mod tests {
         assert_eq!(r.bad_lines, 1);
         assert_eq!(r.notes[0].line, 1);
         assert!(r.notes[0].error);
+    }
+
+    #[test]
+    fn dummy_cost_is_the_files_most_common_crypt_cost() {
+        let h = |scheme, rounds| hash::make(scheme, rounds, b"pw").unwrap();
+        let s = format!(
+            "a@x:{}\nb@x:{}\nc@x:{}\nd@x:{}\ne@x:{{PLAIN}}p\nf@x:$6$rounds=3000$broken\n",
+            h(Scheme::Sha256Crypt, 1500),
+            h(Scheme::Sha512Crypt, 2000),
+            h(Scheme::Sha512Crypt, 2000),
+            h(Scheme::Sha256Crypt, 1000),
+        );
+        let (t, r) = table(&s);
+        assert_eq!(r.bad_lines, 1);
+        assert_eq!(t.dummy_cost(), Some((Scheme::Sha512Crypt, 2000)));
+        // Only refused and plain entries: no cost from the file (the backend uses the config).
+        assert_eq!(table("e@x:{PLAIN}p\nf@x:nonsense\n").0.dummy_cost(), None);
+        assert_eq!(Table::empty().dummy_cost(), None);
+    }
+
+    #[test]
+    fn cost_tally_breaks_ties_by_file_order_and_stays_bounded() {
+        let mut c = CostTally::default();
+        c.add((Scheme::Sha256Crypt, 5000));
+        c.add((Scheme::Sha512Crypt, 5000));
+        assert_eq!(c.most_common(), Some((Scheme::Sha256Crypt, 5000)));
+        for r in 0..100 {
+            c.add((Scheme::Sha512Crypt, 10_000 + r));
+        }
+        assert_eq!(c.0.len(), MAX_COSTS);
+        c.add((Scheme::Sha512Crypt, 5000));
+        assert_eq!(c.most_common(), Some((Scheme::Sha512Crypt, 5000)));
     }
 
     #[test]

@@ -225,16 +225,28 @@ impl FileBackend {
                     }
                 }
                 Err(_) => {
-                    hash::dummy_verify(self.scheme, self.rounds, password);
+                    self.dummy_verify(password);
                     Verdict::No
                 }
             },
             Some(Found::Blocked) | None => {
                 // Unknown users cost one verification too: timing must not tell who exists.
-                hash::dummy_verify(self.scheme, self.rounds, password);
+                self.dummy_verify(password);
                 Verdict::No
             }
         }
+    }
+
+    /// One verification's worth of work at the cost of the file's own hashes (most common
+    /// scheme and rounds, found at load), not the configured `hash_rounds`: a file written
+    /// with another cost would otherwise answer unknown users faster or slower than known
+    /// ones. The configured cost only when the file has no SHA-crypt entry.
+    fn dummy_verify(&self, password: &[u8]) {
+        let (scheme, rounds) = self
+            .table
+            .dummy_cost()
+            .unwrap_or((self.scheme, self.rounds));
+        hash::dummy_verify(scheme, rounds, password);
     }
 
     fn exists(&self, user: &[u8], host: &[u8]) -> bool {
@@ -581,5 +593,60 @@ fn entries(n: usize) -> String {
         "1 entry".into()
     } else {
         format!("{n} entries")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dummy cost follows the file through a reload and through our own write.
+    #[test]
+    fn dummy_cost_follows_reloads_and_writes() {
+        let dir =
+            std::env::temp_dir().join(format!("xmpp-extauth-dummycost-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users");
+        let h = |rounds| hash::make(Scheme::Sha512Crypt, rounds, b"pw").unwrap();
+        fs::write(&path, format!("a@x:{}\n", h(2000))).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let settings = Settings {
+            users_file: path.clone(),
+            hash_scheme: Scheme::Sha256Crypt,
+            hash_rounds: 1000,
+            allow_writes: true,
+            ..Settings::default()
+        };
+        let mut b = FileBackend::open(&settings).unwrap();
+        assert_eq!(b.table.dummy_cost(), Some((Scheme::Sha512Crypt, 2000)));
+        // Replaced by another process (a new inode, so the reload is certain).
+        let tmp = dir.join("users.new");
+        fs::write(&tmp, format!("a@x:{}\nb@x:{{PLAIN}}p\n", h(3000))).unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::rename(&tmp, &path).unwrap();
+        let far = Instant::now() + Duration::from_secs(60);
+        let isuser = Request::IsUser {
+            user: b"a",
+            host: b"x",
+        };
+        assert_eq!(b.handle(&isuser, far), Verdict::Yes);
+        assert_eq!(b.table.dummy_cost(), Some((Scheme::Sha512Crypt, 3000)));
+        // Our own write re-hashes `a` with the configured cost: the file's cost changes.
+        let setpass = Request::SetPass {
+            user: b"a",
+            host: b"x",
+            password: b"new",
+        };
+        assert_eq!(b.handle(&setpass, far), Verdict::Yes);
+        assert_eq!(b.table.dummy_cost(), Some((Scheme::Sha256Crypt, 1000)));
+        // No SHA-crypt entry left: the configured cost is used (table has none).
+        let remove = Request::RemoveUser {
+            user: b"a",
+            host: b"x",
+        };
+        assert_eq!(b.handle(&remove, far), Verdict::Yes);
+        assert_eq!(b.table.dummy_cost(), None);
+        let _ = fs::remove_dir_all(&dir);
     }
 }

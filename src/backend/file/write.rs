@@ -54,8 +54,14 @@ pub(crate) fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Takes the exclusive lock, polling with `LOCK_NB` so a held lock cannot keep us past
-/// `deadline`. The lock lasts as long as the returned file is open.
+/// Takes the exclusive lock, waiting no later than `deadline`. The lock lasts as long as
+/// the returned file is open.
+///
+/// The wait is a blocking `flock(LOCK_EX)`, which queues us in the kernel: polling with
+/// `LOCK_NB` let a writer that had just released the lock take it again before sleepers
+/// woke, so under contention some writers lost repeatedly and were refused at the
+/// deadline (ejabberd then reports a `setpass` as done). The deadline is kept by a timer
+/// that interrupts the wait (see [`alarm`]); where no timer can be had, we poll.
 pub(crate) fn lock(path: &Path, deadline: Instant) -> Result<File, WriteError> {
     let lp = lock_path(path);
     // flock needs only a readable descriptor, so the lock file never has to be writable by
@@ -78,24 +84,185 @@ pub(crate) fn lock(path: &Path, deadline: Instant) -> Result<File, WriteError> {
         Err(e) => return Err(err(&lp, "cannot open lock file", e)),
     };
     share_lock_with_owner(&f, path);
+    // Uncontended (the usual case): no timer, no signal handler.
+    match flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+        Ok(()) => return Ok(f),
+        Err(e) if is_busy(&e) => {}
+        Err(e) => return Err(err(&lp, "cannot lock", e)),
+    }
+    let timed_out = || {
+        WriteError(format!(
+            "{}: lock held by another process past the deadline",
+            lp.display()
+        ))
+    };
+    #[cfg(target_os = "linux")]
+    if let Ok(alarm) = alarm::Alarm::new() {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(timed_out());
+            }
+            if let Err(e) = alarm.arm(deadline - now) {
+                return Err(err(&lp, "cannot set the lock timer", e));
+            }
+            match flock(&f, libc::LOCK_EX) {
+                Ok(()) => return Ok(f),
+                // The timer, or another signal: the loop checks the time and re-arms.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(err(&lp, "cannot lock", e)),
+            }
+        }
+    }
     loop {
-        // SAFETY: flock on a descriptor we own.
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if r == 0 {
-            return Ok(f);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EWOULDBLOCK) && e.kind() != io::ErrorKind::Interrupted {
-            return Err(err(&lp, "cannot lock", e));
-        }
         let now = Instant::now();
         if now >= deadline {
-            return Err(WriteError(format!(
-                "{}: lock held by another process past the deadline",
-                lp.display()
-            )));
+            return Err(timed_out());
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
+        match flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => return Ok(f),
+            Err(e) if is_busy(&e) => {}
+            Err(e) => return Err(err(&lp, "cannot lock", e)),
+        }
+    }
+}
+
+fn flock(f: &File, op: libc::c_int) -> io::Result<()> {
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn is_busy(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EWOULDBLOCK) || e.kind() == io::ErrorKind::Interrupted
+}
+
+/// A one-thread alarm clock that interrupts a blocking system call (here `flock`) with
+/// `EINTR`, so a blocking wait can still honour a deadline without a helper thread.
+///
+/// - `SIGALRM` gets a no-op handler installed without `SA_RESTART` (so the call is not
+///   restarted); the previous disposition is restored when the last alarm is dropped.
+/// - The timer is a POSIX timer aimed at the calling thread (`SIGEV_THREAD_ID`), not
+///   `setitimer`: that one is process-wide and its signal may be taken by any thread, which
+///   in a multi-threaded process (the test harness, with several backends) would leave our
+///   wait uninterrupted; per-call timers also cannot clobber each other.
+/// - After the first expiry it repeats every 10 ms, so a signal that lands just before the
+///   thread enters the wait (a lost wake-up) is followed by another.
+/// - `SIGALRM` is unblocked in this thread for the alarm's life, in case a caller blocked it.
+#[cfg(target_os = "linux")]
+mod alarm {
+    use std::io;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    extern "C" fn wake(_: libc::c_int) {}
+
+    /// Alarms alive in this process and the `SIGALRM` disposition they replaced: the
+    /// handler is process-wide, so it is installed by the first and restored by the last.
+    static HANDLER: Mutex<(usize, Option<libc::sigaction>)> = Mutex::new((0, None));
+
+    pub(super) struct Alarm {
+        timer: libc::timer_t,
+        old_mask: libc::sigset_t,
+    }
+
+    fn check(r: libc::c_int) -> io::Result<()> {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn install() -> io::Result<()> {
+        let mut h = HANDLER.lock().unwrap_or_else(|p| p.into_inner());
+        if h.0 == 0 {
+            // SAFETY: plain-data structs filled in before use; `wake` is async-signal-safe
+            // (it does nothing).
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = wake as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                sa.sa_flags = 0; // no SA_RESTART: the blocked flock must return EINTR
+                libc::sigemptyset(&mut sa.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                check(libc::sigaction(libc::SIGALRM, &sa, &mut old))?;
+                h.1 = Some(old);
+            }
+        }
+        h.0 += 1;
+        Ok(())
+    }
+
+    fn uninstall() {
+        let mut h = HANDLER.lock().unwrap_or_else(|p| p.into_inner());
+        h.0 = h.0.saturating_sub(1);
+        if h.0 == 0 {
+            if let Some(old) = h.1.take() {
+                // SAFETY: restoring a disposition sigaction gave us.
+                unsafe { libc::sigaction(libc::SIGALRM, &old, std::ptr::null_mut()) };
+            }
+        }
+    }
+
+    impl Alarm {
+        /// Installs the handler and creates a disarmed timer for this thread.
+        pub(super) fn new() -> io::Result<Alarm> {
+            install()?;
+            // SAFETY: zeroed plain-data structs, filled in before use; the thread id is
+            // this thread's, which outlives the alarm (dropped before we return).
+            unsafe {
+                let mut sev: libc::sigevent = std::mem::zeroed();
+                sev.sigev_notify = libc::SIGEV_THREAD_ID;
+                sev.sigev_signo = libc::SIGALRM;
+                sev.sigev_notify_thread_id = libc::syscall(libc::SYS_gettid) as libc::c_int;
+                let mut timer: libc::timer_t = std::mem::zeroed();
+                if let Err(e) = check(libc::timer_create(
+                    libc::CLOCK_MONOTONIC,
+                    &mut sev,
+                    &mut timer,
+                )) {
+                    uninstall();
+                    return Err(e);
+                }
+                let mut unblock: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut unblock);
+                libc::sigaddset(&mut unblock, libc::SIGALRM);
+                let mut old_mask: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &unblock, &mut old_mask);
+                Ok(Alarm { timer, old_mask })
+            }
+        }
+
+        /// First signal after `after` (at least 1 µs: zero would disarm), then every 10 ms.
+        pub(super) fn arm(&self, after: Duration) -> io::Result<()> {
+            let ts = |d: Duration| libc::timespec {
+                tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+                tv_nsec: d.subsec_nanos() as _,
+            };
+            let spec = libc::itimerspec {
+                it_interval: ts(Duration::from_millis(10)),
+                it_value: ts(after.max(Duration::from_micros(1))),
+            };
+            // SAFETY: a timer we created; a valid itimerspec.
+            check(unsafe { libc::timer_settime(self.timer, 0, &spec, std::ptr::null_mut()) })
+        }
+    }
+
+    impl Drop for Alarm {
+        fn drop(&mut self) {
+            // SAFETY: deleting the timer we created (a signal it already raised at this
+            // thread is delivered, to the no-op handler, on this syscall's return, before
+            // the handler can be restored); restoring our own signal mask.
+            unsafe {
+                libc::timer_delete(self.timer);
+                libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
+            }
+            uninstall();
+        }
     }
 }
 
@@ -312,4 +479,117 @@ fn create_temp(dir: &Path, prefix: &[u8]) -> Result<(File, PathBuf), WriteError>
         "{}: cannot find a free temporary file name",
         dir.display()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SIGALRM disposition is process-wide: tests that read it run one at a time.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("xmpp-extauth-lock-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d.join("users")
+    }
+
+    /// Another open file description holding the lock, as another process would.
+    fn hold(users: &Path) -> File {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path(users))
+            .unwrap();
+        flock(&f, libc::LOCK_EX).unwrap();
+        f
+    }
+
+    fn sigalrm_handler() -> libc::sighandler_t {
+        // SAFETY: querying the disposition only.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGALRM, std::ptr::null(), &mut old);
+            old.sa_sigaction
+        }
+    }
+
+    /// The mechanism itself (not the polling fallback): the timer ends a blocking flock.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn alarm_interrupts_a_blocking_flock() {
+        let _serial = serial();
+        let users = scratch("alarm");
+        let _held = hold(&users);
+        let f = File::open(lock_path(&users)).unwrap();
+        let a = alarm::Alarm::new().unwrap();
+        a.arm(Duration::from_millis(50)).unwrap();
+        let t = Instant::now();
+        let r = flock(&f, libc::LOCK_EX);
+        let took = t.elapsed();
+        drop(a);
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::Interrupted);
+        assert!(took >= Duration::from_millis(45), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        let _ = fs::remove_dir_all(users.parent().unwrap());
+    }
+
+    #[test]
+    fn waiter_gets_the_lock_as_soon_as_it_is_released() {
+        let _serial = serial();
+        let users = scratch("release");
+        let held = hold(&users);
+        let t = Instant::now();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(held);
+        });
+        let got = lock(&users, Instant::now() + Duration::from_secs(20));
+        let took = t.elapsed();
+        releaser.join().unwrap();
+        assert!(got.is_ok());
+        assert!(took >= Duration::from_millis(90), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        let _ = fs::remove_dir_all(users.parent().unwrap());
+    }
+
+    /// Several threads waiting at once (the test harness; the binary has one): each gives
+    /// up at its own deadline, and the SIGALRM disposition is restored afterwards.
+    #[test]
+    fn each_waiting_thread_keeps_its_own_deadline() {
+        let _serial = serial();
+        let users = scratch("deadlines");
+        let before = sigalrm_handler();
+        let _held = hold(&users);
+        let waiters: Vec<_> = (1..=4u64)
+            .map(|i| {
+                let users = users.clone();
+                std::thread::spawn(move || {
+                    let wait = Duration::from_millis(100 * i);
+                    let t = Instant::now();
+                    let r = lock(&users, t + wait);
+                    (wait, t.elapsed(), r.is_err())
+                })
+            })
+            .collect();
+        for w in waiters {
+            let (wait, took, refused) = w.join().unwrap();
+            assert!(refused);
+            assert!(took >= wait, "{took:?} < {wait:?}");
+            assert!(
+                took < wait + Duration::from_secs(2),
+                "{took:?} for {wait:?}"
+            );
+        }
+        assert_eq!(sigalrm_handler(), before);
+        let _ = fs::remove_dir_all(users.parent().unwrap());
+    }
 }
