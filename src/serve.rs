@@ -120,6 +120,7 @@ pub fn serve(
         out: Vec::with_capacity(BATCH_BYTES),
         batch_started: None,
         first_request_seen: false,
+        now: Instant::now(),
     };
     let mut buf = vec![0u8; BUF_SIZE];
     let mut len = 0usize;
@@ -130,7 +131,13 @@ pub fn serve(
     };
 
     loop {
-        match input.wait(opts.read_timeout) {
+        // With no read timeout a blocking read() alone does the job: a poll() first would
+        // cost one more syscall per round trip (~0.3 µs of a ~2 µs pipe round trip).
+        let ready = match opts.read_timeout {
+            None => Ok(Readiness::Readable),
+            Some(_) => input.wait(opts.read_timeout),
+        };
+        match ready {
             Ok(Readiness::Readable) | Ok(Readiness::HangUp) => {}
             Ok(Readiness::TimedOut) => {
                 if decoder.as_ref().is_some_and(|d| d.in_partial(len)) {
@@ -211,6 +218,9 @@ struct Server<'a> {
     out: Vec<u8>,
     batch_started: Option<Instant>,
     first_request_seen: bool,
+    /// The latest clock reading (the read that completed the request, or the end of the
+    /// last backend call), used for the batch age: one clock read per request, not three.
+    now: Instant,
 }
 
 impl Server<'_> {
@@ -223,6 +233,7 @@ impl Server<'_> {
         input: &mut dyn Input,
         output: &mut dyn Write,
     ) -> Result<(), End> {
+        self.now = arrival;
         if self.opts.tty {
             let first = !self.first_request_seen;
             self.first_request_seen = true;
@@ -273,8 +284,12 @@ impl Server<'_> {
             return Ok(());
         }
         self.out.extend_from_slice(protocol.reply(yes));
-        let started = *self.batch_started.get_or_insert_with(Instant::now);
-        if self.opts.tty || self.out.len() >= BATCH_BYTES || started.elapsed() >= BATCH_AGE {
+        let now = self.now;
+        let started = *self.batch_started.get_or_insert(now);
+        if self.opts.tty
+            || self.out.len() >= BATCH_BYTES
+            || now.duration_since(started) >= BATCH_AGE
+        {
             self.flush(output)?;
         }
         Ok(())
@@ -285,6 +300,7 @@ impl Server<'_> {
         let deadline = arrival + self.opts.deadline;
         let verdict = self.backend.handle(req, deadline);
         let now = Instant::now();
+        self.now = now;
         let ms = now.duration_since(arrival).as_millis();
         if now > deadline {
             if self.opts.tty {
