@@ -30,8 +30,15 @@ fn run() -> u8 {
         }
     };
     match inv.command {
-        Command::Help => return exit_after(printer::out(cli::HELP)),
-        Command::Version => return exit_after(printer::line(&cli::version_text())),
+        // A closed stdout (`| head`) is a normal end too: exit 0 either way.
+        Command::Help => {
+            printer::out(cli::HELP);
+            return 0;
+        }
+        Command::Version => {
+            printer::line(&cli::version_text());
+            return 0;
+        }
         Command::Demo => return demo::run(),
         _ => {}
     }
@@ -107,11 +114,6 @@ fn run() -> u8 {
 /// An exit status from the admin commands (0..=2).
 fn code(c: i32) -> u8 {
     u8::try_from(c).unwrap_or(1)
-}
-
-/// Exit 0 whether or not stdout took the text: a closed pipe (`| head`) is a normal end.
-fn exit_after(_written: bool) -> u8 {
-    0
 }
 
 fn open_backend(settings: &Settings) -> Result<Box<dyn Backend>, String> {

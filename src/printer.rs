@@ -5,15 +5,11 @@
 
 use std::io::{self, Write};
 
-/// Writes `text` to stdout. Returns false if stdout is gone (broken pipe), so the
-/// caller can stop and exit 0 like any well-behaved filter.
+/// Writes `text` to stdout. Returns false if stdout is gone (broken pipe) or failed, so
+/// the caller can stop and exit 0 like any well-behaved filter.
 pub fn out(text: &str) -> bool {
     let mut o = io::stdout().lock();
-    match o.write_all(text.as_bytes()).and_then(|_| o.flush()) {
-        Ok(()) => true,
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
-        Err(_) => false,
-    }
+    o.write_all(text.as_bytes()).and_then(|_| o.flush()).is_ok()
 }
 
 /// `out` plus a newline.

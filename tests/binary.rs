@@ -537,3 +537,22 @@ fn config_check_prints_settings_and_opens_the_backend() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/users"));
 }
+
+#[test]
+fn closed_stdout_is_a_normal_end() {
+    // `xmpp-extauth --help | head -1`: the reader goes away first; exit 0, no panic.
+    let mut child = Command::new(BIN)
+        .arg("--help")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
