@@ -32,6 +32,8 @@
 //!    file in the same directory, fsynced and renamed over the original.
 //! 7. No panics on any input (`unwrap`/`expect` only where an invariant proves it safe).
 //! 8. Memory stays bounded whatever the input: one request buffer of at most 64 KiB + 2.
+//! 9. A change to the users file made before a request was sent is seen by that request
+//!    (inotify + SIGIO while serving, a `stat` per request where that is unavailable).
 
 #[macro_use]
 pub mod log;

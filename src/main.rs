@@ -169,6 +169,7 @@ fn serve_main(settings: &Settings) -> u8 {
         },
         if tty { ", stdin is a terminal" } else { "" }
     );
+    backend.prepare_to_serve();
     let opts = serve::Options {
         protocol: settings.protocol,
         read_timeout: settings.read_timeout,

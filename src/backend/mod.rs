@@ -43,6 +43,10 @@ impl Verdict {
 pub trait Backend {
     fn handle(&mut self, request: &Request<'_>, deadline: Instant) -> Verdict;
 
+    /// Called once before the serving loop starts (not for one-off admin commands): set up
+    /// whatever keeps the per-request path cheap.
+    fn prepare_to_serve(&mut self) {}
+
     /// One line for the start-up log, e.g. `file /etc/xmpp-extauth/users (12 entries)`.
     fn describe(&self) -> String;
 }

@@ -5,6 +5,7 @@
 //! - [`index`]: the file bytes plus an open-addressing table (fast load, small memory).
 //! - [`edit`]: pure edits of the file bytes that keep everything else byte for byte.
 //! - [`write`]: lock file, re-read under the lock, temp file, fsync, rename.
+//! - [`watch`]: inotify + SIGIO, so an unchanged file costs no `stat` per request.
 //!
 //! Precedence: an exact `user@domain` entry wins over a domain-less `user` entry; the
 //! first of duplicate entries wins. An entry whose hash was refused at load still takes
@@ -26,6 +27,7 @@ use crate::request::Request;
 pub(crate) mod edit;
 pub(crate) mod index;
 pub(crate) mod parse;
+pub(crate) mod watch;
 pub(crate) mod write;
 
 use index::{Found, Report, Table};
@@ -84,6 +86,9 @@ pub struct FileBackend {
     live: bool,
     scheme: Scheme,
     rounds: u32,
+    /// While serving: tells when the file may have changed, so requests need no `stat`.
+    /// `None`: a `stat` per request.
+    watch: Option<watch::Watch>,
 }
 
 /// Lock wait for admin commands, which have no server deadline.
@@ -107,6 +112,7 @@ impl FileBackend {
             live: true,
             scheme: settings.hash_scheme,
             rounds: settings.hash_rounds,
+            watch: None,
         };
         match fs::metadata(&b.path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound && b.allow_writes => {
@@ -156,6 +162,7 @@ impl FileBackend {
             live: false,
             scheme: settings.hash_scheme,
             rounds: settings.hash_rounds,
+            watch: None,
         }
     }
 
@@ -172,6 +179,11 @@ impl FileBackend {
     fn refresh(&mut self) {
         if !self.live {
             return;
+        }
+        if let Some(w) = &mut self.watch {
+            if !w.should_look() {
+                return;
+            }
         }
         let meta = match fs::metadata(&self.path) {
             Ok(m) => m,
@@ -377,6 +389,25 @@ impl FileBackend {
 }
 
 impl Backend for FileBackend {
+    fn prepare_to_serve(&mut self) {
+        if !self.live {
+            return;
+        }
+        match watch::Watch::start(&self.path) {
+            Ok(w) => {
+                debug!(
+                    "users file {}: watching its directory for changes",
+                    self.path.display()
+                );
+                self.watch = Some(w);
+            }
+            Err(e) => info!(
+                "users file {}: cannot watch for changes ({e}); checking it before every request instead",
+                self.path.display()
+            ),
+        }
+    }
+
     fn handle(&mut self, request: &Request<'_>, deadline: Instant) -> Verdict {
         self.refresh();
         match *request {
