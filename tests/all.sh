@@ -20,6 +20,10 @@ step() {
 
 step "tests (default features)" cargo test --all-targets
 step "tests (file-only build)" cargo test --no-default-features --lib --test binary --test file_backend --test e2e
+# The users-file lock timer (timer_create + SIGALRM) and the inotify watch are libc
+# territory: check them on the static musl build that routers run, not only on glibc.
+step "lock timer on musl" cargo test --target x86_64-unknown-linux-musl --no-default-features --lib backend::file::write
+step "file watch on musl" cargo test --target x86_64-unknown-linux-musl --no-default-features --test file_watch
 step "tests (HTTP without TLS)" cargo test --no-default-features --features http --test http_backend
 if [ -x packaging/test.sh ] || [ -f packaging/test.sh ]; then
     step "package tests" bash packaging/test.sh --target x86_64-unknown-linux-musl

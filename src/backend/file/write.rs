@@ -114,16 +114,26 @@ pub(crate) fn lock(path: &Path, deadline: Instant) -> Result<File, WriteError> {
             }
         }
     }
+    match lock_by_polling(&f, deadline) {
+        Ok(true) => Ok(f),
+        Ok(false) => Err(timed_out()),
+        Err(e) => Err(err(&lp, "cannot lock", e)),
+    }
+}
+
+/// The fallback where no timer can be had: try every 5 ms until `deadline`. `Ok(false)`:
+/// still held by someone else at the deadline.
+fn lock_by_polling(f: &File, deadline: Instant) -> io::Result<bool> {
     loop {
         let now = Instant::now();
         if now >= deadline {
-            return Err(timed_out());
+            return Ok(false);
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(5)));
-        match flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
-            Ok(()) => return Ok(f),
+        match flock(f, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => return Ok(true),
             Err(e) if is_busy(&e) => {}
-            Err(e) => return Err(err(&lp, "cannot lock", e)),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -539,6 +549,33 @@ mod tests {
         assert_eq!(r.unwrap_err().kind(), io::ErrorKind::Interrupted);
         assert!(took >= Duration::from_millis(45), "{took:?}");
         assert!(took < Duration::from_secs(2), "{took:?}");
+        let _ = fs::remove_dir_all(users.parent().unwrap());
+    }
+
+    /// The polling fallback (used where timer_create fails): honours the deadline while
+    /// the lock is held, and takes the lock soon after it is released.
+    #[test]
+    fn polling_fallback_keeps_the_deadline_and_gets_a_released_lock() {
+        let _serial = serial();
+        let users = scratch("poll");
+        let held = hold(&users);
+        let f = File::open(lock_path(&users)).unwrap();
+        let t = Instant::now();
+        assert!(!lock_by_polling(&f, t + Duration::from_millis(80)).unwrap());
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(80), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+        });
+        let t = Instant::now();
+        assert!(lock_by_polling(&f, t + Duration::from_secs(20)).unwrap());
+        let took = t.elapsed();
+        releaser.join().unwrap();
+        assert!(took >= Duration::from_millis(45), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        drop(f);
         let _ = fs::remove_dir_all(users.parent().unwrap());
     }
 
