@@ -153,6 +153,14 @@ pub fn enabled(level: Level) -> bool {
     level as u8 <= LEVEL.load(Ordering::Relaxed)
 }
 
+/// One `write(2)` per line: stderr is unbuffered, and `writeln!` straight to it would issue
+/// one write per piece, letting lines of helpers that share a stderr (one per CPU core
+/// under ejabberd) interleave mid-line.
+fn stderr_line(level: Level, msg: &str) {
+    let line = format!("{TAG}: {}: {msg}\n", level.name());
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// Writes one log line. Use the `error!`..`debug!` macros.
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
     if !enabled(level) {
@@ -173,9 +181,7 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
             );
             let _ = sock.send(line.as_bytes());
         }
-        Some(Sink::Stderr) => {
-            let _ = writeln!(std::io::stderr().lock(), "{TAG}: {}: {msg}", level.name());
-        }
+        Some(Sink::Stderr) => stderr_line(level, &msg),
         Some(Sink::File(f)) => {
             let line = format!(
                 "{} {TAG}[{}]: {}: {msg}\n",
@@ -188,7 +194,7 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
         Some(Sink::None) => {}
         None => {
             if !stderr_is_tty() {
-                let _ = writeln!(std::io::stderr().lock(), "{TAG}: {}: {msg}", level.name());
+                stderr_line(level, &msg);
             }
         }
     }
