@@ -3,46 +3,16 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use xmpp_extauth::cli::{self, Command};
 use xmpp_extauth::config::{self, KEYS, Settings};
 use xmpp_extauth::log::Level;
 
+mod hardening_support;
+use hardening_support::Scratch;
+
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/xmpp-extauth.conf");
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "xmpp-extauth-cli-config-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
-        fs::write(&p, text).expect("write");
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).expect("chmod");
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn run(args: &[&str], env: Option<&str>) -> Result<Settings, String> {
     let inv = cli::parse(args.iter().map(OsString::from)).map_err(|e| e.to_string())?;
@@ -51,10 +21,11 @@ fn run(args: &[&str], env: Option<&str>) -> Result<Settings, String> {
 
 #[test]
 fn options_override_the_file_before_or_after_the_command() {
-    let d = TempDir::new();
-    let conf = d.file(
+    let d = Scratch::new("cli-config");
+    let conf = d.write(
         "x.conf",
         "log_level = warn\nhash_rounds = 6000\nallow_writes = yes\n",
+        0o600,
     );
     let c = conf.to_str().expect("utf-8 temp path");
     for args in [
@@ -88,9 +59,9 @@ fn options_override_the_file_before_or_after_the_command() {
 
 #[test]
 fn config_option_beats_environment() {
-    let d = TempDir::new();
-    let a = d.file("a.conf", "deadline_ms = 3000\n");
-    let b = d.file("b.conf", "deadline_ms = 2000\n");
+    let d = Scratch::new("cli-config");
+    let a = d.write("a.conf", "deadline_ms = 3000\n", 0o600);
+    let b = d.write("b.conf", "deadline_ms = 2000\n", 0o600);
     let s = run(&["-c", a.to_str().expect("utf-8")], b.to_str()).expect("loads");
     assert_eq!(s.deadline, Duration::from_millis(3000));
     let s = run(&[], b.to_str()).expect("loads");
@@ -121,7 +92,7 @@ fn sample_config_changes_nothing() {
 #[test]
 fn sample_config_lists_every_key_with_its_default_or_a_valid_example() {
     let text = fs::read_to_string(SAMPLE).expect("sample readable");
-    let d = TempDir::new();
+    let d = Scratch::new("cli-config");
     for k in KEYS {
         let prefix = format!("#{} = ", k.name);
         let line = text
@@ -144,7 +115,7 @@ fn sample_config_lists_every_key_with_its_default_or_a_valid_example() {
             "http_auth_credentials_file" => continue, // reads the file: unit-tested
             _ => "",
         };
-        let conf = d.file("one.conf", &format!("{}\n{partner}", &line[1..]));
+        let conf = d.write("one.conf", format!("{}\n{partner}", &line[1..]), 0o600);
         if let Err(e) = run(&["-c", conf.to_str().expect("utf-8")], None) {
             panic!("sample line {line:?} does not load: {e}");
         }

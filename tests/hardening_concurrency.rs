@@ -37,21 +37,6 @@ fn secs() -> u64 {
         .unwrap_or(10)
 }
 
-/// xorshift64*: reproducible per writer, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Every line of the file, parsed strictly: blank, a comment, or `name:HASH` with a hash
 /// the hash module accepts. Returns the entries `name -> hash`, or why the file is torn.
 fn parse_strict(bytes: &[u8]) -> Result<HashMap<String, String>, String> {

@@ -18,6 +18,9 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use xmpp_extauth::hash::{self, Scheme};
 
+mod hardening_support;
+use hardening_support::Rng;
+
 const C_HELPER: &str = r#"
 #define _GNU_SOURCE
 #include <crypt.h>
@@ -159,24 +162,6 @@ impl Drop for Crypt {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// xorshift64*: reproducible cases from a printed seed, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
     }
 }
 

@@ -253,3 +253,21 @@ pub fn replace_atomically(path: &Path, bytes: impl AsRef<[u8]>, mode: u32) {
 pub fn settle() {
     std::thread::sleep(Duration::from_millis(20));
 }
+
+/// xorshift64*: reproducible cases from a printed seed, no dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+}
