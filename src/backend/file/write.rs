@@ -250,7 +250,7 @@ mod alarm {
         /// First signal after `after` (at least 1 µs: zero would disarm), then every 10 ms.
         pub(super) fn arm(&self, after: Duration) -> io::Result<()> {
             let ts = |d: Duration| libc::timespec {
-                tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+                tv_sec: d.as_secs().min(i32::MAX as u64) as _, // time_t: 32 or 64 bits depending on the libc
                 tv_nsec: d.subsec_nanos() as _,
             };
             let spec = libc::itimerspec {
