@@ -214,3 +214,57 @@ fn open_unknown_user_costs_what_the_files_hashes_cost() {
     );
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Formerly an open finding: in a users file of `{PLAIN}` entries a known user's check
+/// costs microseconds, while an unknown user was charged a SHA-512-crypt dummy
+/// (milliseconds): ~1000x, which tells who exists. The dummy now follows the file's most
+/// common kind of entry, `{PLAIN}` included. Each sample times a batch of calls, because
+/// one plain check is too short to time alone; the bound is loose (0.67..=1.5) since the
+/// work is small, and the old behaviour was off by three orders of magnitude.
+#[test]
+fn plain_file_unknown_user_costs_a_plain_check() {
+    let _serial = serial();
+    let dir = scratch("plain");
+    let right = std::str::from_utf8(RIGHT).unwrap();
+    let users = format!("alice@example.org:{{PLAIN}}{right}\nbob@example.org:{{PLAIN}}x\n");
+    let mut b = backend(&dir, &users, ROUNDS);
+    let cases: [(&str, &[u8], &[u8], Verdict); 3] = [
+        ("unknown user", b"mallory", WRONG, Verdict::No),
+        ("known user, wrong password", b"alice", WRONG, Verdict::No),
+        ("known user, right password", b"alice", RIGHT, Verdict::Yes),
+    ];
+    const BATCH: usize = 200;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut failures = Vec::new();
+    for attempt in 1..=3 {
+        let mut times = vec![Vec::new(); cases.len()];
+        for t in 0..trials() {
+            for k in 0..cases.len() {
+                let i = (k + t) % cases.len();
+                let (_, user, password, want) = cases[i];
+                let req = Request::Auth {
+                    user,
+                    host: b"example.org",
+                    password,
+                };
+                let start = Instant::now();
+                for _ in 0..BATCH {
+                    assert_eq!(b.handle(&req, deadline), want);
+                }
+                times[i].push(start.elapsed());
+            }
+        }
+        let q: Vec<Duration> = times.iter_mut().map(|t| quartile(t)).collect();
+        let base = q[2].as_secs_f64();
+        let ratios: Vec<f64> = q.iter().map(|d| d.as_secs_f64() / base).collect();
+        eprintln!(
+            "attempt {attempt}: lower quartiles per {BATCH} calls {q:?}, ratios {ratios:.3?}"
+        );
+        if ratios.iter().all(|r| (0.67..=1.5).contains(r)) {
+            let _ = fs::remove_dir_all(&dir);
+            return;
+        }
+        failures.push(format!("attempt {attempt}: {q:?}"));
+    }
+    panic!("costs differ in every attempt:\n{}", failures.join("\n"));
+}

@@ -178,12 +178,19 @@ impl PasswordHash {
         matches!(self.inner, Inner::Plain(_))
     }
 
-    /// The scheme and rounds a dummy verification must use to cost the same as this one.
-    /// `None` for `{PLAIN}`.
+    /// The scheme and rounds of a SHA-crypt hash; `None` for `{PLAIN}`.
     pub fn cost(&self) -> Option<(Scheme, u32)> {
         match &self.inner {
             Inner::Crypt(c) => Some((c.scheme, c.rounds)),
             Inner::Plain(_) => None,
+        }
+    }
+
+    /// What checking a password against this hash costs (see [`dummy_verify`]).
+    pub fn verify_cost(&self) -> Cost {
+        match &self.inner {
+            Inner::Crypt(c) => Cost::Crypt(c.scheme, c.rounds),
+            Inner::Plain(_) => Cost::Plain,
         }
     }
 }
@@ -195,12 +202,32 @@ fn digest_len(scheme: Scheme) -> usize {
     }
 }
 
-/// Spends the time of one verification of `scheme` at `rounds` and throws the result
-/// away: unknown users must cost what known ones do.
+/// What one verification of a stored hash costs: what a dummy verification for an unknown
+/// user must spend so that timing does not tell who exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cost {
+    Crypt(Scheme, u32),
+    /// A `{PLAIN}` entry: two SHA-512 digests and a comparison, microseconds.
+    Plain,
+}
+
+/// Spends the time of one verification at `cost` and throws the result away: unknown
+/// users must cost what known ones do.
 ///
-/// `rounds` is clamped to `MIN_ROUNDS..=MAX_ROUNDS`; the salt is a fixed 16 characters, the
-/// length crypt(3) and [`make`] use.
-pub fn dummy_verify(scheme: Scheme, rounds: u32, password: &[u8]) {
+/// Crypt rounds are clamped to `MIN_ROUNDS..=MAX_ROUNDS`; the salt is a fixed 16
+/// characters, the length crypt(3) and [`make`] use. `Plain` runs the very code a `{PLAIN}`
+/// entry's check runs, against a fixed secret.
+pub fn dummy_verify(cost: Cost, password: &[u8]) {
+    let (scheme, rounds) = match cost {
+        Cost::Crypt(scheme, rounds) => (scheme, rounds),
+        Cost::Plain => {
+            let dummy = PasswordHash {
+                inner: Inner::Plain(PlainSecret(b"dummy-password-of-no-one".as_slice().into())),
+            };
+            black_box(dummy.verify(black_box(password)));
+            return;
+        }
+    };
     if password.len() > MAX_PASSWORD_LEN {
         return; // verify() answers these without hashing too
     }

@@ -381,9 +381,11 @@ fn overlong_passwords_never_match() {
 #[test]
 fn dummy_verify_runs_for_any_input() {
     // No panic for extreme arguments; the cost itself is measured by the timing tests.
-    dummy_verify(Scheme::Sha512Crypt, 0, b"");
-    dummy_verify(Scheme::Sha256Crypt, 1000, &[0xff; 600]);
-    dummy_verify(Scheme::Sha256Crypt, 1000, b"pw");
+    dummy_verify(Cost::Crypt(Scheme::Sha512Crypt, 0), b"");
+    dummy_verify(Cost::Crypt(Scheme::Sha256Crypt, 1000), &[0xff; 600]);
+    dummy_verify(Cost::Crypt(Scheme::Sha256Crypt, 1000), b"pw");
+    dummy_verify(Cost::Plain, b"");
+    dummy_verify(Cost::Plain, &[0xff; 600]);
 }
 
 #[test]

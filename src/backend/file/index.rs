@@ -15,7 +15,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use super::parse::{self, Line};
-use crate::hash::{self, Scheme};
+use crate::hash::{self, Cost};
 
 /// Slot layout: high 32 bits tag, low 32 bits `FLAG_* | offset`.
 const EMPTY: u64 = u64::MAX;
@@ -85,22 +85,23 @@ pub(crate) struct Table {
     mask: usize,
     entries: usize,
     seed: RandomState,
-    /// The most common SHA-crypt (scheme, rounds) among the valid entries: what a dummy
+    /// The most common verification cost among the valid entries: what a dummy
     /// verification must cost so an unknown user answers as slowly as a known one.
-    dummy_cost: Option<(Scheme, u32)>,
+    dummy_cost: Option<Cost>,
 }
 
 /// Distinct (scheme, rounds) pairs counted at load. A real file has one or two; the cap
 /// keeps a file of all-different costs linear to load (later pairs are not counted).
 const MAX_COSTS: usize = 8;
 
-/// Counts SHA-crypt costs during the load pass (the hashes are parsed there anyway, so
-/// this adds no hashing and no allocation beyond a few entries).
+/// Counts verification costs (SHA-crypt scheme and rounds, or `{PLAIN}`) during the load
+/// pass (the hashes are parsed there anyway, so this adds no hashing and no allocation
+/// beyond a few entries).
 #[derive(Default)]
-struct CostTally(Vec<((Scheme, u32), usize)>);
+struct CostTally(Vec<(Cost, usize)>);
 
 impl CostTally {
-    fn add(&mut self, cost: (Scheme, u32)) {
+    fn add(&mut self, cost: Cost) {
         if let Some(c) = self.0.iter_mut().find(|(k, _)| *k == cost) {
             c.1 += 1;
         } else if self.0.len() < MAX_COSTS {
@@ -109,8 +110,8 @@ impl CostTally {
     }
 
     /// The most common cost; on a tie the first seen in the file.
-    fn most_common(&self) -> Option<(Scheme, u32)> {
-        let mut best: Option<&((Scheme, u32), usize)> = None;
+    fn most_common(&self) -> Option<Cost> {
+        let mut best: Option<&(Cost, usize)> = None;
         for c in &self.0 {
             if best.is_none_or(|b| c.1 > b.1) {
                 best = Some(c);
@@ -163,9 +164,7 @@ impl Table {
                     if h.is_plain() {
                         report.plain += 1;
                     }
-                    if let Some(c) = h.cost() {
-                        costs.add(c);
-                    }
+                    costs.add(h.verify_cost());
                 }
                 Err(err) => {
                     report.bad_lines += 1;
@@ -229,9 +228,9 @@ impl Table {
         self.entries
     }
 
-    /// The (scheme, rounds) of the file's own SHA-crypt entries (the most common), or
-    /// `None` when it has none: the cost unknown users must be charged.
-    pub(crate) fn dummy_cost(&self) -> Option<(Scheme, u32)> {
+    /// The cost of the file's own entries (the most common), or `None` when it has no
+    /// valid entry: the cost unknown users must be charged.
+    pub(crate) fn dummy_cost(&self) -> Option<Cost> {
         self.dummy_cost
     }
 
@@ -384,6 +383,7 @@ pub(crate) fn show_name(user: &[u8], domain: Option<&[u8]>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::Scheme;
 
     fn table(s: &str) -> (Table, Report) {
         Table::build(s.as_bytes().to_vec())
@@ -458,24 +458,36 @@ mod tests {
         );
         let (t, r) = table(&s);
         assert_eq!(r.bad_lines, 1);
-        assert_eq!(t.dummy_cost(), Some((Scheme::Sha512Crypt, 2000)));
-        // Only refused and plain entries: no cost from the file (the backend uses the config).
-        assert_eq!(table("e@x:{PLAIN}p\nf@x:nonsense\n").0.dummy_cost(), None);
+        assert_eq!(t.dummy_cost(), Some(Cost::Crypt(Scheme::Sha512Crypt, 2000)));
+        // Mostly plain entries: unknown users cost a plain check, not a SHA-crypt one.
+        let (t, _) = table(&format!(
+            "e@x:{{PLAIN}}p\nf@x:nonsense\ng@x:{{PLAIN}}q\nh@x:{}\n",
+            h(Scheme::Sha512Crypt, 2000)
+        ));
+        assert_eq!(t.dummy_cost(), Some(Cost::Plain));
+        // Only refused entries: no cost from the file (the backend uses the config).
+        assert_eq!(table("f@x:nonsense\n").0.dummy_cost(), None);
         assert_eq!(Table::empty().dummy_cost(), None);
     }
 
     #[test]
     fn cost_tally_breaks_ties_by_file_order_and_stays_bounded() {
         let mut c = CostTally::default();
-        c.add((Scheme::Sha256Crypt, 5000));
-        c.add((Scheme::Sha512Crypt, 5000));
-        assert_eq!(c.most_common(), Some((Scheme::Sha256Crypt, 5000)));
+        c.add(Cost::Crypt(Scheme::Sha256Crypt, 5000));
+        c.add(Cost::Crypt(Scheme::Sha512Crypt, 5000));
+        assert_eq!(
+            c.most_common(),
+            Some(Cost::Crypt(Scheme::Sha256Crypt, 5000))
+        );
         for r in 0..100 {
-            c.add((Scheme::Sha512Crypt, 10_000 + r));
+            c.add(Cost::Crypt(Scheme::Sha512Crypt, 10_000 + r));
         }
         assert_eq!(c.0.len(), MAX_COSTS);
-        c.add((Scheme::Sha512Crypt, 5000));
-        assert_eq!(c.most_common(), Some((Scheme::Sha512Crypt, 5000)));
+        c.add(Cost::Crypt(Scheme::Sha512Crypt, 5000));
+        assert_eq!(
+            c.most_common(),
+            Some(Cost::Crypt(Scheme::Sha512Crypt, 5000))
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, Verdict};
 use crate::config::Settings;
-use crate::hash::{self, Scheme};
+use crate::hash::{self, Cost, Scheme};
 use crate::log::Shown;
 use crate::request::Request;
 
@@ -250,15 +250,15 @@ impl FileBackend {
     }
 
     /// One verification's worth of work at the cost of the file's own hashes (most common
-    /// scheme and rounds, found at load), not the configured `hash_rounds`: a file written
-    /// with another cost would otherwise answer unknown users faster or slower than known
-    /// ones. The configured cost only when the file has no SHA-crypt entry.
+    /// scheme and rounds, or `{PLAIN}`, found at load), not the configured `hash_rounds`: a
+    /// file written with another cost would otherwise answer unknown users faster or
+    /// slower than known ones. The configured cost only when the file has no valid entry.
     fn dummy_verify(&self, password: &[u8]) {
-        let (scheme, rounds) = self
+        let cost = self
             .table
             .dummy_cost()
-            .unwrap_or((self.scheme, self.rounds));
-        hash::dummy_verify(scheme, rounds, password);
+            .unwrap_or(Cost::Crypt(self.scheme, self.rounds));
+        hash::dummy_verify(cost, password);
     }
 
     fn exists(&self, user: &[u8], host: &[u8]) -> bool {
@@ -650,7 +650,10 @@ mod tests {
             ..Settings::default()
         };
         let mut b = FileBackend::open(&settings).unwrap();
-        assert_eq!(b.table.dummy_cost(), Some((Scheme::Sha512Crypt, 2000)));
+        assert_eq!(
+            b.table.dummy_cost(),
+            Some(Cost::Crypt(Scheme::Sha512Crypt, 2000))
+        );
         // Replaced by another process (a new inode, so the reload is certain).
         let tmp = dir.join("users.new");
         fs::write(&tmp, format!("a@x:{}\nb@x:{{PLAIN}}p\n", h(3000))).unwrap();
@@ -662,7 +665,10 @@ mod tests {
             host: b"x",
         };
         assert_eq!(b.handle(&isuser, far), Verdict::Yes);
-        assert_eq!(b.table.dummy_cost(), Some((Scheme::Sha512Crypt, 3000)));
+        assert_eq!(
+            b.table.dummy_cost(),
+            Some(Cost::Crypt(Scheme::Sha512Crypt, 3000))
+        );
         // Our own write re-hashes `a` with the configured cost: the file's cost changes.
         let setpass = Request::SetPass {
             user: b"a",
@@ -670,14 +676,17 @@ mod tests {
             password: b"new",
         };
         assert_eq!(b.handle(&setpass, far), Verdict::Yes);
-        assert_eq!(b.table.dummy_cost(), Some((Scheme::Sha256Crypt, 1000)));
-        // No SHA-crypt entry left: the configured cost is used (table has none).
+        assert_eq!(
+            b.table.dummy_cost(),
+            Some(Cost::Crypt(Scheme::Sha256Crypt, 1000))
+        );
+        // Only the {PLAIN} entry left: unknown users cost a plain check.
         let remove = Request::RemoveUser {
             user: b"a",
             host: b"x",
         };
         assert_eq!(b.handle(&remove, far), Verdict::Yes);
-        assert_eq!(b.table.dummy_cost(), None);
+        assert_eq!(b.table.dummy_cost(), Some(Cost::Plain));
         let _ = fs::remove_dir_all(&dir);
     }
 }
