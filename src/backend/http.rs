@@ -12,7 +12,11 @@
 //! answer yes during such an outage, and the log says so.
 
 pub mod cache;
+mod deadline;
 pub mod encode;
+mod resolver;
+mod scrub;
+mod socket;
 #[cfg(feature = "tls")]
 mod tls;
 pub mod transport;
@@ -235,13 +239,17 @@ impl HttpBackend {
     ) -> Answer {
         let base = encode::substitute_host(&self.base, host);
         let url = encode::endpoint(&base, method.path());
-        let form = match pass {
-            Some(p) => encode::form(&[("user", user), ("server", host), ("pass", p)]),
-            None => encode::form(&[("user", user), ("server", host)]),
+        let with_pass;
+        let pairs: &[(&str, &[u8])] = match pass {
+            Some(p) => {
+                with_pass = [("user", user), ("server", host), ("pass", p)];
+                &with_pass
+            }
+            None => &[("user", user), ("server", host)],
         };
         let post = !method.is_query() || self.check_method == HttpMethod::Post;
         let at = encode::authority(&url);
-        match self.transport.request(post, &url, &form, deadline) {
+        match self.transport.request(post, &url, pairs, deadline) {
             Ok(reply) => match verdict_from(method, reply.status, &reply.body) {
                 Outcome::Yes => Answer::Yes,
                 Outcome::No => {
