@@ -21,7 +21,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use ureq::config::Config;
+use ureq::config::{Config, IpFamily};
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::NextTimeout;
@@ -44,18 +44,41 @@ fn system_lookup(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
 
 type Answer = io::Result<Vec<SocketAddr>>;
 
+/// Entries are found by the URL's scheme and authority as written, so that a cache hit
+/// needs no parsing; the lookup itself uses host and port.
 struct Entry {
-    host: String,
-    port: u16,
-    addrs: Vec<SocketAddr>,
-    at: Instant,
+    scheme: String,
+    authority: String,
+    /// Kept in ureq's form: a cache hit is one copy, no allocation.
+    addrs: ResolvedSocketAddrs,
+    /// `None` for an IP literal: parsed once, never stale.
+    at: Option<Instant>,
 }
 
 /// A lookup thread whose answer nobody has taken yet.
 struct Pending {
-    host: String,
-    port: u16,
+    scheme: String,
+    authority: String,
     answer: Receiver<Answer>,
+}
+
+/// `(scheme, authority)` of a URL.
+type Key<'a> = (&'a str, &'a str);
+
+fn key(uri: &Uri) -> Option<Key<'_>> {
+    Some((uri.scheme_str()?, uri.authority()?.as_str()))
+}
+
+impl Entry {
+    fn is(&self, k: Key<'_>) -> bool {
+        self.scheme == k.0 && self.authority == k.1
+    }
+}
+
+impl Pending {
+    fn is(&self, k: Key<'_>) -> bool {
+        self.scheme == k.0 && self.authority == k.1
+    }
 }
 
 #[derive(Default)]
@@ -76,43 +99,49 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn cached(&self, host: &str, port: u16, now: Instant) -> Option<Vec<SocketAddr>> {
+    fn cached(&self, k: Key<'_>, now: Instant) -> Option<ResolvedSocketAddrs> {
         let st = self.lock();
-        let e = st
-            .entries
-            .iter()
-            .find(|e| e.host == host && e.port == port)?;
-        (now.saturating_duration_since(e.at) < self.ttl).then(|| e.addrs.clone())
+        let e = st.entries.iter().find(|e| e.is(k))?;
+        let fresh =
+            e.at.is_none_or(|at| now.saturating_duration_since(at) < self.ttl);
+        fresh.then(|| e.addrs.clone())
     }
 
-    fn store(&self, host: &str, port: u16, addrs: &[SocketAddr]) {
+    /// Remembers `addrs` (at most ureq's 16) for `k`; a literal never expires.
+    fn store(&self, k: Key<'_>, addrs: &[SocketAddr], literal: bool) {
+        let kept = resolved(addrs);
         let mut st = self.lock();
-        st.entries.retain(|e| !(e.host == host && e.port == port));
+        st.entries.retain(|e| !e.is(k));
         if st.entries.len() >= MAX_NAMES {
             // Oldest first out.
             st.entries.remove(0);
         }
         st.entries.push(Entry {
-            host: host.to_owned(),
-            port,
-            addrs: addrs.to_vec(),
-            at: Instant::now(),
+            scheme: k.0.to_owned(),
+            authority: k.1.to_owned(),
+            addrs: kept,
+            at: (!literal).then(Instant::now),
         });
     }
 
-    /// The answer channel of a lookup of `host:port`: the one already running, or a new
-    /// thread. `None` when another name's lookup still runs (at most one thread).
-    fn lookup_channel(&self, host: &str, port: u16) -> io::Result<Option<Receiver<Answer>>> {
+    /// The answer channel of a lookup for `k` (`host:port`): the one already running, or
+    /// a new thread. `None` when another name's lookup still runs (at most one thread).
+    fn lookup_channel(
+        &self,
+        k: Key<'_>,
+        host: &str,
+        port: u16,
+    ) -> io::Result<Option<Receiver<Answer>>> {
         let mut st = self.lock();
         if let Some(p) = st.pending.take() {
-            if p.host == host && p.port == port {
+            if p.is(k) {
                 return Ok(Some(p.answer));
             }
             match p.answer.try_recv() {
                 // Finished: remember its answer for its own next request, start ours.
                 Ok(Ok(addrs)) if !addrs.is_empty() => {
                     drop(st);
-                    self.store(&p.host, p.port, &addrs);
+                    self.store((&p.scheme, &p.authority), &addrs, false);
                     st = self.lock();
                 }
                 Ok(_) | Err(TryRecvError::Disconnected) => {}
@@ -136,6 +165,7 @@ impl Shared {
 
     fn look_up(
         &self,
+        k: Key<'_>,
         host: &str,
         port: u16,
         limit: Duration,
@@ -144,12 +174,15 @@ impl Shared {
         if limit.is_zero() {
             return Err(timeout);
         }
-        let Some(rx) = self.lookup_channel(host, port).map_err(ureq::Error::Io)? else {
+        let Some(rx) = self
+            .lookup_channel(k, host, port)
+            .map_err(ureq::Error::Io)?
+        else {
             return Err(timeout);
         };
         match rx.recv_timeout(limit) {
             Ok(Ok(addrs)) if !addrs.is_empty() => {
-                self.store(host, port, &addrs);
+                self.store(k, &addrs, false);
                 Ok(addrs)
             }
             Ok(_) | Err(RecvTimeoutError::Disconnected) => Err(ureq::Error::HostNotFound),
@@ -158,8 +191,8 @@ impl Shared {
                 let mut st = self.lock();
                 if st.pending.is_none() {
                     st.pending = Some(Pending {
-                        host: host.to_owned(),
-                        port,
+                        scheme: k.0.to_owned(),
+                        authority: k.1.to_owned(),
                         answer: rx,
                     });
                 }
@@ -167,6 +200,17 @@ impl Shared {
             }
         }
     }
+}
+
+/// The first 16 of `addrs` (ureq's list has a fixed capacity).
+fn resolved(addrs: &[SocketAddr]) -> ResolvedSocketAddrs {
+    let mut out = ResolvedSocketAddrs::from_fn(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    for a in addrs {
+        if out.try_push(*a).is_err() {
+            break;
+        }
+    }
+    out
 }
 
 /// The resolver given to ureq's agent.
@@ -198,11 +242,8 @@ impl CachingResolver {
 impl ResolverHandle {
     /// Forgets the addresses of `uri`'s host: the next request looks it up again.
     pub fn forget(&self, uri: &Uri) {
-        if let Some((host, port)) = host_port(uri) {
-            self.0
-                .lock()
-                .entries
-                .retain(|e| !(e.host == host && e.port == port));
+        if let Some(k) = key(uri) {
+            self.0.lock().entries.retain(|e| !e.is(k));
         }
     }
 }
@@ -230,21 +271,28 @@ impl Resolver for CachingResolver {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let (host, port) = host_port(uri).ok_or(ureq::Error::HostNotFound)?;
+        let k = key(uri).ok_or(ureq::Error::HostNotFound)?;
         let now = Instant::now();
-        let addrs = if let Ok(ip) = host.parse::<IpAddr>() {
-            vec![SocketAddr::new(ip, port)]
-        } else if let Some(a) = self.0.cached(host, port, now) {
-            a
-        } else {
-            let limit = self.0.deadlines.left(true, now).min(*timeout.after);
-            self.0.look_up(host, port, limit)?
-        };
-        let mut out = self.empty();
-        for a in config.ip_family().keep_wanted(addrs.into_iter()) {
-            if out.try_push(a).is_err() {
-                break;
+        let addrs = match self.0.cached(k, now) {
+            Some(a) => a,
+            None => {
+                let (host, port) = host_port(uri).ok_or(ureq::Error::HostNotFound)?;
+                if let Ok(ip) = host.parse::<IpAddr>() {
+                    let a = [SocketAddr::new(ip, port)];
+                    self.0.store(k, &a, true);
+                    resolved(&a)
+                } else {
+                    let limit = self.0.deadlines.left(true, now).min(*timeout.after);
+                    resolved(&self.0.look_up(k, host, port, limit)?)
+                }
             }
+        };
+        if config.ip_family() == IpFamily::Any {
+            return Ok(addrs);
+        }
+        let mut out = self.empty();
+        for a in config.ip_family().keep_wanted(addrs.iter().copied()) {
+            out.push(a);
         }
         if out.is_empty() {
             return Err(ureq::Error::HostNotFound);
@@ -355,7 +403,7 @@ mod tests {
         let r = CachingResolver::with_lookup(d.clone(), TTL, f);
         let _g = in_flight(&d, 5000);
         first(&r, "http://api.example/").unwrap();
-        r.handle().forget(&uri("http://api.example:80/other"));
+        r.handle().forget(&uri("http://api.example/other"));
         assert_eq!(
             first(&r, "http://api.example/").unwrap(),
             "192.0.2.2:80".parse().unwrap()

@@ -37,6 +37,28 @@ impl SecretBuf {
         self.0.extend_from_slice(bytes);
     }
 
+    /// Appends `bytes` percent-encoded: unreserved bytes as they are, others as `%XX`.
+    pub fn push_encoded(&mut self, bytes: &[u8], is_unreserved: impl Fn(u8) -> bool) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for &b in bytes {
+            if is_unreserved(b) {
+                self.push_byte(b);
+            } else {
+                self.push_byte(b'%');
+                self.push_byte(HEX[usize::from(b >> 4)]);
+                self.push_byte(HEX[usize::from(b & 15)]);
+            }
+        }
+    }
+
+    fn push_byte(&mut self, b: u8) {
+        debug_assert!(
+            self.0.len() < self.0.capacity(),
+            "SecretBuf would reallocate"
+        );
+        self.0.push(b);
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

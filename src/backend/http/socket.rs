@@ -6,7 +6,11 @@
 //! still open (twice per request) with `ioctl(FIONBIO)` + `read` + `ioctl(FIONBIO)`.
 //! Here:
 //! - liveness is one `recv(MSG_PEEK | MSG_DONTWAIT)`: would block = open; end of stream,
-//!   an error or unexpected bytes = not reusable (as ureq decides);
+//!   an error or unexpected bytes = not reusable (as ureq decides). ureq asks twice in a
+//!   row (when the connection goes back to the pool and when it is taken again): the
+//!   second answer is the first one if it is under [`RECHECK_AFTER`] old with no I/O
+//!   since, as a server closing in that gap is the same race as one closing between the
+//!   probe and the request;
 //! - the socket timeout is changed only when the one in force is longer than the time
 //!   left (it could overshoot the deadline) or much shorter (it would wake us for
 //!   nothing); a wait that the socket timeout ends early is resumed for the rest of the
@@ -33,6 +37,9 @@ use ureq::unversioned::transport::{
 
 use super::deadline::Deadlines;
 use super::resolver::ResolverHandle;
+
+/// A liveness probe younger than this, with no I/O since, is not repeated.
+const RECHECK_AFTER: Duration = Duration::from_millis(1);
 
 /// Shortest share of the connect bound one address gets when there are several.
 const MIN_PER_ADDRESS: Duration = Duration::from_millis(10);
@@ -169,6 +176,8 @@ pub struct TcpTransport {
     /// `SO_RCVTIMEO` / `SO_SNDTIMEO` as last set (`None`: never set, blocking).
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// When a probe last found the connection open, if no I/O happened since.
+    open_at: Option<Instant>,
 }
 
 impl TcpTransport {
@@ -179,6 +188,7 @@ impl TcpTransport {
             deadlines,
             read_timeout: None,
             write_timeout: None,
+            open_at: None,
         }
     }
 
@@ -230,6 +240,7 @@ impl Transport for TcpTransport {
     }
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.open_at = None;
         let timeout = timeout.for_write();
         let started = Instant::now();
         let limit = self.limit(timeout, started)?;
@@ -252,6 +263,7 @@ impl Transport for TcpTransport {
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.open_at = None;
         let timeout = timeout.for_read();
         let started = Instant::now();
         let limit = self.limit(timeout, started)?;
@@ -273,7 +285,16 @@ impl Transport for TcpTransport {
     }
 
     fn is_open(&mut self) -> bool {
-        probe(&self.stream)
+        if let Some(at) = self.open_at.take() {
+            if at.elapsed() < RECHECK_AFTER {
+                return true;
+            }
+        }
+        let open = probe(&self.stream);
+        if open {
+            self.open_at = Some(Instant::now());
+        }
+        open
     }
 }
 
@@ -383,6 +404,25 @@ mod tests {
         drop(s);
         std::thread::sleep(ms(20));
         assert!(!t.is_open(), "closed by the server");
+    }
+
+    #[test]
+    fn a_fresh_probe_is_not_repeated_but_an_old_one_is() {
+        let d = Deadlines::default();
+        let (mut t, s) = pair(&d);
+        assert!(t.is_open());
+        drop(s);
+        std::thread::sleep(ms(20));
+        // The first probe is 20 ms old: probed again, and the close is seen.
+        assert!(!t.is_open());
+        let (mut t, s) = pair(&d);
+        // As if just probed, however slow this machine is.
+        t.open_at = Some(Instant::now() + Duration::from_secs(3600));
+        drop(s);
+        // Within RECHECK_AFTER of a probe and no I/O since: its answer stands, once.
+        assert!(t.is_open());
+        std::thread::sleep(ms(20));
+        assert!(!t.is_open());
     }
 
     #[test]

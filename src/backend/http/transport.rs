@@ -212,11 +212,12 @@ impl Transport {
         })
     }
 
-    /// One request: GET `url?form` or POST `form` to `url`, finished by `deadline`.
+    /// One request: GET `url?form` or POST `form` to `url` (which has no query), finished
+    /// by `deadline`.
     pub fn request(
         &self,
         post: bool,
-        url: &str,
+        url: &Uri,
         pairs: &[(&str, &[u8])],
         deadline: Instant,
     ) -> Result<Reply, Failure> {
@@ -228,7 +229,7 @@ impl Transport {
             .deadlines
             .during(Bounds::new(now, self.connect_timeout, deadline));
         let bad_url = || Failure::Other("invalid request url".to_owned());
-        let uri = Uri::try_from(url).map_err(|_| bad_url())?;
+        let uri = url.clone();
         let result = if post {
             let form = encode::form(pairs);
             let mut req = self
