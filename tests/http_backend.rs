@@ -509,6 +509,34 @@ fn fault_connect_black_hole_within_deadline() {
     assert_eq!(v, V_UNAV);
 }
 
+/// A server that accepts the TCP connection and then never answers the TLS ClientHello.
+/// `http_connect_timeout_ms` covers name resolution, the TCP connect and the TLS handshake
+/// together (src/backend/http/deadline.rs): answered at the connect timeout, not at the
+/// (much later) deadline.
+#[cfg(feature = "tls")]
+#[test]
+fn fault_tls_handshake_black_hole_ends_at_the_connect_timeout() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s); // read nothing, answer nothing
+        }
+    });
+    let mut s = settings(&format!("https://127.0.0.1:{port}/api"));
+    s.http.ca_file = Some(certs().ca.clone());
+    s.http.connect_timeout = Duration::from_millis(300);
+    let mut b = backend(&s);
+    let (v, took) = ask_timed(&mut b, b"isuser:alice:example.org", 3000);
+    assert_eq!(v, V_UNAV);
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(300 + 400),
+        "the connect timeout bounds the handshake: {took:?}"
+    );
+    fault_logged(port, "user_exists: timed out (connect)");
+}
+
 /// listen(2) with a backlog of 0 and the queue filled by connections nobody accepts.
 fn full_backlog_listener() -> (std::os::fd::OwnedFd, u16, Vec<std::net::TcpStream>) {
     use std::os::fd::FromRawFd;
