@@ -404,6 +404,15 @@ fn setup_errors_are_actionable() {
     let mut s = settings("http://x/api");
     s.http.proxy = Some("not a url at all".into());
     assert!(err(&s).starts_with("http_proxy"));
+    // Only plain-http CONNECT proxies: TLS to the API then runs inside the tunnel.
+    for p in ["https://proxy.example:3128", "socks5://proxy.example:1080"] {
+        s.http.proxy = Some(p.into());
+        assert_eq!(
+            err(&s),
+            "http_proxy: invalid proxy url (want http://host:port)",
+            "{p}"
+        );
+    }
     #[cfg(feature = "tls")]
     {
         let dir = TempDir::new("ca");

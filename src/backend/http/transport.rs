@@ -158,9 +158,13 @@ impl Transport {
                 ureq::Proxy::new(p)
                     .ok()
                     .filter(|p| {
-                        // Our connector chain has CONNECT proxies only (no SOCKS): refuse rather
-                        // than silently connect around the proxy.
-                        matches!(p.protocol(), ProxyProtocol::Http | ProxyProtocol::Https)
+                        // Plain-http CONNECT proxies only. Our chain has no SOCKS connector
+                        // (ureq's default one panics on a SOCKS proxy without its feature; we
+                        // would connect around it), and through an https:// proxy ureq's
+                        // rustls connector sees a transport that is already TLS (to the
+                        // proxy) and skips TLS to the API: the password would reach the
+                        // proxy in clear and the API's certificate would go unchecked.
+                        p.protocol() == ProxyProtocol::Http
                     })
                     .ok_or_else(|| {
                         HttpSetupError::new("http_proxy: invalid proxy url (want http://host:port)")
