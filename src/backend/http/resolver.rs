@@ -32,8 +32,9 @@ use super::deadline::Deadlines;
 /// not visible through `getaddrinfo`; a minute follows a moved API soon enough, and a
 /// failed connect makes us look again at once anyway.
 pub const TTL: Duration = Duration::from_secs(60);
-/// Names remembered at once (`$host` in `http_url` gives one per virtual host).
-const MAX_NAMES: usize = 8;
+/// Names remembered at once, oldest out first (`https://$host/...` gives one per virtual
+/// host; a `$host` in the path alone does not). A hit is a linear scan: keep it small.
+const MAX_NAMES: usize = 32;
 
 /// `(host, port) -> addresses`, blocking. The system resolver, or a stand-in in tests.
 pub type Lookup = dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync;
