@@ -38,25 +38,22 @@ impl SecretBuf {
     }
 
     /// Appends `bytes` percent-encoded: unreserved bytes as they are, others as `%XX`.
+    /// Runs of unreserved bytes (most of a name or password) are copied in one go.
     pub fn push_encoded(&mut self, bytes: &[u8], is_unreserved: impl Fn(u8) -> bool) {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        for &b in bytes {
-            if is_unreserved(b) {
-                self.push_byte(b);
-            } else {
-                self.push_byte(b'%');
-                self.push_byte(HEX[usize::from(b >> 4)]);
-                self.push_byte(HEX[usize::from(b & 15)]);
-            }
+        let mut rest = bytes;
+        loop {
+            let run = rest
+                .iter()
+                .position(|&b| !is_unreserved(b))
+                .unwrap_or(rest.len());
+            self.push(&rest[..run]);
+            let Some((&b, tail)) = rest[run..].split_first() else {
+                return;
+            };
+            self.push(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+            rest = tail;
         }
-    }
-
-    fn push_byte(&mut self, b: u8) {
-        debug_assert!(
-            self.0.len() < self.0.capacity(),
-            "SecretBuf would reallocate"
-        );
-        self.0.push(b);
     }
 
     pub fn as_bytes(&self) -> &[u8] {
