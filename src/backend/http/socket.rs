@@ -485,6 +485,66 @@ mod tests {
         ));
     }
 
+    /// A connect that fails makes the resolver look the name up again at the next request
+    /// (an API that moved to another address is found without a restart).
+    #[test]
+    fn a_failed_connect_drops_the_cached_name() {
+        use super::super::resolver::CachingResolver;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use ureq::config::Config;
+        use ureq::http::Uri;
+        use ureq::unversioned::resolver::Resolver;
+        use ureq::unversioned::transport::time;
+
+        let dead = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let n = lookups.clone();
+        let lookup = move |_: &str, _: u16| {
+            n.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![dead])
+        };
+        let d = Deadlines::default();
+        let resolver =
+            CachingResolver::with_lookup(d.clone(), Duration::from_secs(3600), Arc::new(lookup));
+        let connector = TcpConnector::new(d.clone(), resolver.handle());
+        let config = Config::default();
+        let uri: Uri = "http://api.example/x".parse().unwrap();
+        let _g = in_flight(&d, 2000, 4000);
+        let resolve = || {
+            resolver
+                .resolve(&uri, &config, NextTimeout::default())
+                .unwrap()
+        };
+        let addrs = resolve();
+        assert_eq!(resolve()[0], dead, "cached");
+        assert_eq!(lookups.load(Ordering::SeqCst), 1);
+        let details = ConnectionDetails {
+            uri: &uri,
+            addrs,
+            config: &config,
+            request_level: false,
+            resolver: &resolver,
+            now: time::Instant::now(),
+            timeout: NextTimeout {
+                reason: Timeout::Connect,
+                ..NextTimeout::default()
+            },
+            current_time: Arc::new(time::Instant::now),
+            run_connector: Arc::new(|_| Err(ureq::Error::ConnectionFailed)),
+            register_shutdown: Arc::new(|_| Ok(())),
+        };
+        let r = Connector::<()>::connect(&connector, &details, None);
+        assert!(
+            matches!(r, Err(ureq::Error::Io(ref e)) if e.kind() == io::ErrorKind::ConnectionRefused),
+            "{r:?}"
+        );
+        resolve();
+        assert_eq!(lookups.load(Ordering::SeqCst), 2, "looked up again");
+    }
+
     #[test]
     fn connect_tries_the_next_address_and_is_bounded() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
