@@ -11,7 +11,8 @@
 //! - `done_by` (the HTTP deadline) bounds everything.
 //!
 //! Every wait in those pieces is the smaller of ureq's timeout and ours. Outside a request
-//! no bound is set and every wait fails at once: fail closed, never block unbounded.
+//! no bound is set and every wait fails at once: fail closed, never block unbounded. One
+//! request at a time per transport: the backend's `handle` takes `&mut self`.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
