@@ -1052,6 +1052,28 @@ fn nginx_https_own_ca_and_tls_faults() {
         V_YES
     );
 
+    // through an http CONNECT proxy: TLS to the API runs inside the tunnel (the proxy
+    // relays ciphertext; the API's certificate is still checked)
+    let proxy = ConnectProxy::start();
+    let mut s = https(good);
+    s.http.proxy = Some(proxy.url());
+    assert_eq!(
+        ask(
+            &mut backend(&s),
+            b"auth:alice:example.org:s3cret &=+%:",
+            2000
+        ),
+        V_YES
+    );
+    assert_eq!(proxy.targets(), vec![format!("127.0.0.1:{good}")]);
+    let mut s = https(untrusted);
+    s.http.proxy = Some(proxy.url());
+    assert_eq!(
+        ask(&mut backend(&s), b"isuser:alice:example.org", 2000),
+        V_UNAV,
+        "an untrusted certificate behind the proxy is still refused"
+    );
+
     // the system bundle does not know our CA: a TLS fault, not a no
     let mut sys = backend(&nginx_settings(&format!("https://127.0.0.1:{good}/api")));
     assert_eq!(
