@@ -404,6 +404,15 @@ fn setup_errors_are_actionable() {
     let mut s = settings("http://x/api");
     s.http.proxy = Some("not a url at all".into());
     assert!(err(&s).starts_with("http_proxy"));
+    // Only plain-http CONNECT proxies: TLS to the API then runs inside the tunnel.
+    for p in ["https://proxy.example:3128", "socks5://proxy.example:1080"] {
+        s.http.proxy = Some(p.into());
+        assert_eq!(
+            err(&s),
+            "http_proxy: invalid proxy url (want http://host:port)",
+            "{p}"
+        );
+    }
     #[cfg(feature = "tls")]
     {
         let dir = TempDir::new("ca");
@@ -507,6 +516,34 @@ fn fault_connect_black_hole_within_deadline() {
     // and a deadline shorter than the connect timeout wins
     let (v, _) = ask_timed(&mut b, b"isuser:alice:example.org", 150);
     assert_eq!(v, V_UNAV);
+}
+
+/// A server that accepts the TCP connection and then never answers the TLS ClientHello.
+/// `http_connect_timeout_ms` covers name resolution, the TCP connect and the TLS handshake
+/// together (src/backend/http/deadline.rs): answered at the connect timeout, not at the
+/// (much later) deadline.
+#[cfg(feature = "tls")]
+#[test]
+fn fault_tls_handshake_black_hole_ends_at_the_connect_timeout() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s); // read nothing, answer nothing
+        }
+    });
+    let mut s = settings(&format!("https://127.0.0.1:{port}/api"));
+    s.http.ca_file = Some(certs().ca.clone());
+    s.http.connect_timeout = Duration::from_millis(300);
+    let mut b = backend(&s);
+    let (v, took) = ask_timed(&mut b, b"isuser:alice:example.org", 3000);
+    assert_eq!(v, V_UNAV);
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_millis(300 + 400),
+        "the connect timeout bounds the handshake: {took:?}"
+    );
+    fault_logged(port, "user_exists: timed out (connect)");
 }
 
 /// listen(2) with a backlog of 0 and the queue filled by connections nobody accepts.
@@ -1013,6 +1050,28 @@ fn nginx_https_own_ca_and_tls_faults() {
     assert_eq!(
         ask(&mut backend(&s), b"isuser:alice:example.org", 2000),
         V_YES
+    );
+
+    // through an http CONNECT proxy: TLS to the API runs inside the tunnel (the proxy
+    // relays ciphertext; the API's certificate is still checked)
+    let proxy = ConnectProxy::start();
+    let mut s = https(good);
+    s.http.proxy = Some(proxy.url());
+    assert_eq!(
+        ask(
+            &mut backend(&s),
+            b"auth:alice:example.org:s3cret &=+%:",
+            2000
+        ),
+        V_YES
+    );
+    assert_eq!(proxy.targets(), vec![format!("127.0.0.1:{good}")]);
+    let mut s = https(untrusted);
+    s.http.proxy = Some(proxy.url());
+    assert_eq!(
+        ask(&mut backend(&s), b"isuser:alice:example.org", 2000),
+        V_UNAV,
+        "an untrusted certificate behind the proxy is still refused"
     );
 
     // the system bundle does not know our CA: a TLS fault, not a no

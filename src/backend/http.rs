@@ -12,7 +12,11 @@
 //! answer yes during such an outage, and the log says so.
 
 pub mod cache;
+mod deadline;
 pub mod encode;
+mod resolver;
+mod scrub;
+mod socket;
 #[cfg(feature = "tls")]
 mod tls;
 pub mod transport;
@@ -30,6 +34,7 @@ use crate::request::Request;
 
 use cache::{Cache, Kind};
 use transport::{Failure, Transport};
+use ureq::http::Uri;
 use verdict::{ApiMethod, Outcome, verdict_from};
 
 /// A start-up problem the admin must fix, worded for them (`key value: what is wrong`).
@@ -70,6 +75,8 @@ enum Answer {
 pub struct HttpBackend {
     /// `http_url` as configured (may contain `$host`); validated at start.
     base: String,
+    /// `<base>/<method>` per [`ApiMethod`], parsed once, when the base has no `$host`.
+    endpoints: Option<Vec<Uri>>,
     check_method: HttpMethod,
     transport: Transport,
     cache: Option<Cache>,
@@ -212,8 +219,19 @@ impl HttpBackend {
         };
         let summary = format!("http {base} ({method}, {cache_words}{auth_words})");
 
+        let endpoints = if base.contains(encode::HOST_PLACEHOLDER) {
+            None
+        } else {
+            let parsed: Result<Vec<Uri>, _> = ApiMethod::ALL
+                .iter()
+                .map(|m| Uri::try_from(encode::endpoint(&base, m.path())))
+                .collect();
+            Some(parsed.map_err(|_| HttpSetupError::new("http_url: not a valid url"))?)
+        };
+
         Ok(HttpBackend {
             base,
+            endpoints,
             check_method: http.check_method,
             transport,
             cache,
@@ -233,15 +251,32 @@ impl HttpBackend {
         pass: Option<&[u8]>,
         deadline: Instant,
     ) -> Answer {
-        let base = encode::substitute_host(&self.base, host);
-        let url = encode::endpoint(&base, method.path());
-        let form = match pass {
-            Some(p) => encode::form(&[("user", user), ("server", host), ("pass", p)]),
-            None => encode::form(&[("user", user), ("server", host)]),
+        let uri = match &self.endpoints {
+            Some(e) => e[method.index()].clone(),
+            None => {
+                let base = encode::substitute_host(&self.base, host);
+                match Uri::try_from(encode::endpoint(&base, method.path())) {
+                    Ok(u) => u,
+                    Err(_) => {
+                        // Only a `$host` that makes the url invalid can get here; it is
+                        // percent-encoded, so not even that, but fail closed anyway.
+                        error!("http: {method}: invalid request url for this host");
+                        return Answer::Down;
+                    }
+                }
+            }
+        };
+        let with_pass;
+        let pairs: &[(&str, &[u8])] = match pass {
+            Some(p) => {
+                with_pass = [("user", user), ("server", host), ("pass", p)];
+                &with_pass
+            }
+            None => &[("user", user), ("server", host)],
         };
         let post = !method.is_query() || self.check_method == HttpMethod::Post;
-        let at = encode::authority(&url);
-        match self.transport.request(post, &url, &form, deadline) {
+        let at = uri.authority().map_or("", |a| a.as_str());
+        match self.transport.request(post, &uri, pairs, deadline) {
             Ok(reply) => match verdict_from(method, reply.status, &reply.body) {
                 Outcome::Yes => Answer::Yes,
                 Outcome::No => {

@@ -24,6 +24,9 @@ use subtle::ConstantTimeEq;
 
 use prefix::{CryptHash, Stored};
 use shacrypt::{Hasher, Sha512};
+/// For other password buffers (the HTTP backend's request form).
+#[cfg(feature = "http")]
+pub(crate) use wipe::wipe_bytes;
 
 /// Schemes we can write new hashes in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,8 @@
 
 use std::fmt::Write as _;
 
+use super::scrub::SecretBuf;
+
 /// Placeholder in `http_url` replaced by the request's host.
 pub const HOST_PLACEHOLDER: &str = "$host";
 
@@ -32,20 +34,42 @@ pub fn percent_encode(bytes: &[u8]) -> String {
     s
 }
 
-/// `name=value&name=value`, each value percent-encoded: the GET query string and the
-/// `application/x-www-form-urlencoded` POST body are the same bytes. Names are ours
-/// (`user`, `server`, `pass`) and need no encoding.
-pub fn form(pairs: &[(&str, &[u8])]) -> String {
-    let len: usize = pairs.iter().map(|(k, v)| k.len() + 2 + v.len() * 3).sum();
-    let mut s = String::with_capacity(len);
+/// Room [`form`] needs for `pairs`, at most: every value byte encoded as `%XX`. An upper
+/// bound rather than the exact length saves a pass over the password; the buffer is wiped
+/// whole anyway.
+pub fn form_capacity(pairs: &[(&str, &[u8])]) -> usize {
+    pairs.iter().map(|(k, v)| k.len() + 2 + 3 * v.len()).sum()
+}
+
+/// Appends [`form`]`(pairs)` to `out`, which must have room for [`form_capacity`] more
+/// bytes.
+pub fn form_into(out: &mut SecretBuf, pairs: &[(&str, &[u8])]) {
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
-            s.push('&');
+            out.push(b"&");
         }
-        s.push_str(k);
-        s.push('=');
-        percent_encode_into(&mut s, v);
+        out.push(k.as_bytes());
+        out.push(b"=");
+        out.push_encoded(v, is_unreserved);
     }
+}
+
+/// `name=value&name=value`, each value percent-encoded: the GET query string and the
+/// `application/x-www-form-urlencoded` POST body are the same bytes. Names are ours
+/// (`user`, `server`, `pass`) and need no encoding. Built in a [`SecretBuf`] of exactly
+/// sufficient size, never reallocated: it holds the password.
+pub fn form(pairs: &[(&str, &[u8])]) -> SecretBuf {
+    let mut s = SecretBuf::with_capacity(form_capacity(pairs));
+    form_into(&mut s, pairs);
+    s
+}
+
+/// `path?form` for a GET request line, in one [`SecretBuf`] that never reallocates.
+pub fn path_and_query(path: &str, pairs: &[(&str, &[u8])]) -> SecretBuf {
+    let mut s = SecretBuf::with_capacity(path.len() + 1 + form_capacity(pairs));
+    s.push(path.as_bytes());
+    s.push(b"?");
+    form_into(&mut s, pairs);
     s
 }
 
@@ -133,11 +157,23 @@ mod tests {
 
     #[test]
     fn form_layout() {
+        let pairs: &[(&str, &[u8])] =
+            &[("user", b"a&pass=x"), ("server", b"h"), ("pass", b"p w+%")];
+        let f = form(pairs);
+        assert_eq!(f.as_bytes(), b"user=a%26pass%3Dx&server=h&pass=p%20w%2B%25");
+        // Big enough, so it never reallocates (a stale copy would stay behind).
+        assert!(form_capacity(pairs) >= f.len());
+        assert!(form(&[]).is_empty());
+        let all: Vec<u8> = (0..=255).collect();
+        let f = form(&[("pass", &all)]);
         assert_eq!(
-            form(&[("user", b"a&pass=x"), ("server", b"h"), ("pass", b"p w+%")]),
-            "user=a%26pass%3Dx&server=h&pass=p%20w%2B%25"
+            f.as_bytes(),
+            format!("pass={}", percent_encode(&all)).as_bytes()
         );
-        assert_eq!(form(&[]), "");
+        assert_eq!(
+            path_and_query("/api/check_password", &[("user", b"a b")]).as_bytes(),
+            b"/api/check_password?user=a%20b"
+        );
     }
 
     #[test]

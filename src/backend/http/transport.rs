@@ -8,17 +8,28 @@
 //! - status codes are data (`http_status_as_error(false)`), redirects are never followed
 //!   (`max_redirects(0)`: a 3xx comes back as a status and is a fault);
 //! - no proxy from the environment: only `http_proxy` from the config;
-//! - every timeout inside the request deadline: connect = min(connect_timeout, time left),
-//!   and a global timeout of the time left covers resolve, send, headers and body;
+//! - every wait inside the request deadline, enforced by our resolver and TCP layer from
+//!   the request's [`Deadlines`]: resolve + connect + TLS handshake together within
+//!   `http_connect_timeout_ms` (and the deadline), the whole exchange within the deadline;
+//! - passwords wiped after use ([`super::scrub`]);
 //! - bounded memory: 8 KiB of response headers, [`MAX_BODY`] of body, small buffers.
 
 use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
-use ureq::Agent;
+use bytes::Bytes;
+use ureq::http::uri::PathAndQuery;
+use ureq::http::{HeaderValue, Uri};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
+use ureq::{Agent, ProxyProtocol};
 
 use super::HttpSetupError;
+use super::deadline::{Bounds, Deadlines};
+use super::encode;
+use super::resolver::CachingResolver;
+use super::scrub::{ScrubConnector, SecretBuf};
+use super::socket::TcpConnector;
 use crate::config::HttpSettings;
 
 /// Largest response body we read; a larger one is a fault (and we stop reading there, so
@@ -119,12 +130,19 @@ fn failure(e: ureq::Error) -> Failure {
     }
 }
 
+/// ureq's own timeouts, set agent-wide only so that its timeout errors name the phase
+/// (connect, waiting for response...) for the log: the real bounds are the request's
+/// [`Deadlines`], which every wait also obeys. A day is "no bound of ureq's own".
+const PHASE_LABEL: Duration = Duration::from_secs(24 * 3600);
+
 /// The process's HTTP client.
 pub struct Transport {
     agent: Agent,
-    /// `Basic ...` header value, if the API wants credentials. Never logged.
-    authorization: Option<String>,
+    /// `Basic ...` header value, if the API wants credentials. Never logged (marked
+    /// sensitive), and shared by every request instead of copied into each.
+    authorization: Option<HeaderValue>,
     connect_timeout: Duration,
+    deadlines: Deadlines,
 }
 
 impl Transport {
@@ -133,12 +151,25 @@ impl Transport {
     pub fn new(
         settings: &HttpSettings,
         https: bool,
-        authorization: Option<String>,
+        authorization: Option<SecretBuf>,
     ) -> Result<Transport, HttpSetupError> {
         let proxy = match &settings.proxy {
-            Some(p) => Some(ureq::Proxy::new(p).map_err(|_| {
-                HttpSetupError::new("http_proxy: invalid proxy url (want http://host:port)")
-            })?),
+            Some(p) => Some(
+                ureq::Proxy::new(p)
+                    .ok()
+                    .filter(|p| {
+                        // Plain-http CONNECT proxies only. Our chain has no SOCKS connector
+                        // (ureq's default one panics on a SOCKS proxy without its feature; we
+                        // would connect around it), and through an https:// proxy ureq's
+                        // rustls connector sees a transport that is already TLS (to the
+                        // proxy) and skips TLS to the API: the password would reach the
+                        // proxy in clear and the API's certificate would go unchecked.
+                        p.protocol() == ProxyProtocol::Http
+                    })
+                    .ok_or_else(|| {
+                        HttpSetupError::new("http_proxy: invalid proxy url (want http://host:port)")
+                    })?,
+            ),
             None => None,
         };
         let builder = Agent::config_builder()
@@ -151,7 +182,13 @@ impl Transport {
             .output_buffer_size(OUTPUT_BUFFER)
             .max_idle_connections(4)
             .max_idle_connections_per_host(2)
-            .max_idle_age(Duration::from_secs(30));
+            .max_idle_age(Duration::from_secs(30))
+            .timeout_resolve(Some(PHASE_LABEL))
+            .timeout_connect(Some(PHASE_LABEL))
+            .timeout_send_request(Some(PHASE_LABEL))
+            .timeout_send_body(Some(PHASE_LABEL))
+            .timeout_recv_response(Some(PHASE_LABEL))
+            .timeout_recv_body(Some(PHASE_LABEL));
         #[cfg(feature = "tls")]
         let builder = builder.tls_config(super::tls::config(settings, https)?);
         #[cfg(not(feature = "tls"))]
@@ -160,50 +197,69 @@ impl Transport {
                 "http_url: https needs the `tls` feature; this build has plain http only",
             ));
         }
+        let authorization = match authorization {
+            Some(a) => {
+                let mut v = HeaderValue::from_maybe_shared(Bytes::from_owner(a)).map_err(|_| {
+                    HttpSetupError::new("http_auth_credentials: not usable in an http header")
+                })?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
+        let deadlines = Deadlines::default();
         Ok(Transport {
-            agent: builder.build().new_agent(),
+            agent: agent(builder.build(), deadlines.clone()),
             authorization,
             connect_timeout: settings.connect_timeout,
+            deadlines,
         })
     }
 
-    /// One request: GET `url?form` or POST `form` to `url`, finished by `deadline`.
+    /// One request: GET `url?form` or POST `form` to `url` (which has no query), finished
+    /// by `deadline`.
     pub fn request(
         &self,
         post: bool,
-        url: &str,
-        form: &str,
+        url: &Uri,
+        pairs: &[(&str, &[u8])],
         deadline: Instant,
     ) -> Result<Reply, Failure> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left < Duration::from_millis(1) {
+        let now = Instant::now();
+        if deadline.saturating_duration_since(now) < Duration::from_millis(1) {
             return Err(Failure::NoTimeLeft);
         }
-        let connect = self.connect_timeout.min(left);
+        let _in_flight = self
+            .deadlines
+            .during(Bounds::new(now, self.connect_timeout, deadline));
+        let bad_url = || Failure::Other("invalid request url".to_owned());
+        let uri = url.clone();
         let result = if post {
+            let form = encode::form(pairs);
             let mut req = self
                 .agent
-                .post(url)
+                .post(uri)
                 .header("content-type", "application/x-www-form-urlencoded");
             if let Some(a) = &self.authorization {
-                req = req.header("authorization", a);
+                req = req.header("authorization", a.clone());
             }
-            req.config()
-                .timeout_global(Some(left))
-                .timeout_connect(Some(connect))
-                .build()
-                .send(form.as_bytes())
+            req.send(form.as_bytes())
         } else {
-            let full = format!("{url}?{form}");
-            let mut req = self.agent.get(&full);
+            // The query holds the password: built in a wiped buffer that becomes the
+            // Uri's path without a copy. Scheme and authority are separate allocations,
+            // so what ureq keeps of the Uri after the request (its pool key holds the
+            // authority) holds no password.
+            let pq = encode::path_and_query(uri.path(), pairs);
+            let mut parts = uri.into_parts();
+            parts.path_and_query = Some(
+                PathAndQuery::from_maybe_shared(Bytes::from_owner(pq)).map_err(|_| bad_url())?,
+            );
+            let uri = Uri::from_parts(parts).map_err(|_| bad_url())?;
+            let mut req = self.agent.get(uri);
             if let Some(a) = &self.authorization {
-                req = req.header("authorization", a);
+                req = req.header("authorization", a.clone());
             }
-            req.config()
-                .timeout_global(Some(left))
-                .timeout_connect(Some(connect))
-                .build()
-                .call()
+            req.call()
         };
         let mut response = result.map_err(failure)?;
         let status = response.status().as_u16();
@@ -219,14 +275,30 @@ impl Transport {
     }
 }
 
-/// `Basic base64(user:password)`.
-pub fn basic_authorization(credentials: &[u8]) -> String {
-    let mut s = String::from("Basic ");
+/// The agent: ureq's connector chain with our resolver and TCP layer (see
+/// [`super::resolver`], [`super::socket`]), ureq's CONNECT-proxy and rustls connectors, and
+/// the scrubbing wrapper outermost (above TLS: it wipes the plaintext ureq wrote).
+fn agent(config: ureq::config::Config, deadlines: Deadlines) -> Agent {
+    let resolver = CachingResolver::new(deadlines.clone());
+    let chain =
+        ().chain(ConnectProxyConnector::default())
+            .chain(TcpConnector::new(deadlines, resolver.handle()));
+    #[cfg(feature = "tls")]
+    let chain = chain.chain(ureq::unversioned::transport::RustlsConnector::default());
+    let chain = chain.chain(ScrubConnector);
+    Agent::with_parts(config, chain, resolver)
+}
+
+/// `Basic base64(user:password)`, in a buffer wiped when the process's last request
+/// header referring to it is gone.
+pub fn basic_authorization(credentials: &[u8]) -> SecretBuf {
+    let mut s = SecretBuf::with_capacity(6 + credentials.len().div_ceil(3) * 4);
+    s.push(b"Basic ");
     base64_into(&mut s, credentials);
     s
 }
 
-fn base64_into(out: &mut String, data: &[u8]) {
+fn base64_into(out: &mut SecretBuf, data: &[u8]) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for chunk in data.chunks(3) {
         let b = [
@@ -237,9 +309,9 @@ fn base64_into(out: &mut String, data: &[u8]) {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                out.push(&[ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]]);
             } else {
-                out.push('=');
+                out.push(b"=");
             }
         }
     }
@@ -261,13 +333,13 @@ mod tests {
             ("fooba", "Zm9vYmE="),
             ("foobar", "Zm9vYmFy"),
         ] {
-            let mut s = String::new();
+            let mut s = SecretBuf::with_capacity(o.len());
             base64_into(&mut s, i.as_bytes());
-            assert_eq!(s, o);
+            assert_eq!(s.as_bytes(), o.as_bytes());
         }
         assert_eq!(
-            basic_authorization(b"Aladdin:open sesame"),
-            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+            basic_authorization(b"Aladdin:open sesame").as_bytes(),
+            b"Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         );
     }
 
