@@ -203,6 +203,7 @@ modules_enabled = {{ "saslauth", "tls", "register", "disco", "roster", "ping" }}
 modules_disabled = {{ "s2s", "s2s_auth_certs", "offline" }}
 c2s_require_encryption = true
 ssl = {{ certificate = {cert}, key = {key} }}
+certificates = {etc}
 authentication = {auth}
 external_auth_protocol = "generic"
 external_auth_timeout = {timeout}
@@ -220,7 +221,7 @@ VirtualHost {slow_host}
     external_auth_command = {slow_cmd}
     external_auth_timeout = {slow_timeout}
 """.format(pidfile=q(self.pid_file), pdata=q(self.pdata), plugins=q(self.plugins), log=q(self.prosody_log),
-           port=self.c2s_port, cert=q(self.cert), key=q(self.key), auth=q(self.auth), timeout=AUTH_TIMEOUT,
+           port=self.c2s_port, etc=q(self.etc), cert=q(self.cert), key=q(self.key), auth=q(self.auth), timeout=AUTH_TIMEOUT,
            rw_host=q(RW_HOST), rw_cmd=q(self.bin), ro_host=q(RO_HOST), ro_cmd=q(ro_cmd),
            slow_host=q(SLOW_HOST), slow_cmd=q(slow_cmd), slow_timeout=SLOW_AUTH_TIMEOUT)
         self.cfg.write_text(cfg)
