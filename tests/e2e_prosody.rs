@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use e2e_support::{common_prerequisite, run_driver, runs, skip};
 
-/// The suite normally takes about 40 s; past this, it is stopped (SIGTERM lets run_prosody.py
+/// The suite normally takes about a minute; past this, it is stopped (SIGTERM lets run_prosody.py
 /// stop Prosody and every helper; SIGKILL follows after [`GRACE`]).
 const TIME_LIMIT: Duration = Duration::from_secs(240);
 const GRACE: Duration = Duration::from_secs(30);
