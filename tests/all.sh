@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit and integration tests (pipes, pty, files, HTTP
-# servers, the real ejabberd end-to-end suite), the file-only build, and the package tests.
-# Suites that need system packages (ejabberd, nginx, ...) skip loudly when those are
-# missing, and fail instead when CI=true. `.ci/run` installs them first.
+# servers, the real ejabberd and Prosody end-to-end suites), the file-only build, and the
+# package tests. Suites that need system packages (ejabberd, prosody, nginx, ...) skip
+# loudly when those are missing, and fail instead when CI=true. `.ci/run` installs them first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -19,7 +19,8 @@ step() {
 }
 
 step "tests (default features)" cargo test --all-targets
-step "tests (file-only build)" cargo test --no-default-features --lib --test binary --test file_backend --test e2e
+# Both end-to-end suites again on the file-only build: it is what routers run, under Prosody.
+step "tests (file-only build)" cargo test --no-default-features --lib --test binary --test file_backend --test e2e --test e2e_prosody
 # The users-file lock timer (timer_create + SIGALRM) and the inotify watch are libc
 # territory: check them on the static musl build that routers run, not only on glibc.
 step "lock timer on musl" cargo test --target x86_64-unknown-linux-musl --no-default-features --lib backend::file::write
