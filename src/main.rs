@@ -1,5 +1,6 @@
 //! Thin: parse argv, load config, pick the backend, run the command, map the outcome to an
-//! exit status (0 normal end, 1 runtime failure, 2 usage or config error).
+//! exit status (0 normal end, 1 runtime failure, 2 usage or config error; 0 for any start-up
+//! failure under a terminal, so Prosody restarts the helper once it is fixed).
 
 use std::process::ExitCode;
 
@@ -50,9 +51,9 @@ fn run() -> u8 {
                 // Under Prosody's pty stderr is read as a reply: syslog only.
                 log::init(&LogTarget::Syslog, log::Level::Error, false);
                 error!("{e}");
-            } else {
-                eprintln!("xmpp-extauth: {e}");
+                return START_FAILED_ON_TTY;
             }
+            eprintln!("xmpp-extauth: {e}");
             return 2;
         }
     };
@@ -111,6 +112,14 @@ fn run() -> u8 {
     }
 }
 
+/// Exit status when serving cannot start under a terminal (Prosody): 0. Prosody restarts a
+/// helper only after status 0 (PROTOCOLS.md §4); after any other it refuses every login on
+/// that host until Prosody itself restarts, even once the admin has fixed the file. With 0,
+/// logins still fail while the problem lasts (each attempt starts a helper that logs the
+/// error to syslog and exits), and work again as soon as it is fixed. Under ejabberd
+/// (pipes) and at a shell the usual non-zero statuses stay.
+const START_FAILED_ON_TTY: u8 = 0;
+
 /// An exit status from the admin commands (0..=2).
 fn code(c: i32) -> u8 {
     u8::try_from(c).unwrap_or(1)
@@ -151,7 +160,7 @@ fn serve_main(settings: &Settings) -> u8 {
         Ok(b) => b,
         Err(e) => {
             error!("{e}");
-            return 1;
+            return if tty { START_FAILED_ON_TTY } else { 1 };
         }
     };
     info!(

@@ -120,6 +120,7 @@ pub fn serve(
         out: Vec::with_capacity(BATCH_BYTES),
         batch_started: None,
         first_request_seen: false,
+        burst_tainted: false,
         now: Instant::now(),
     };
     let mut buf = vec![0u8; BUF_SIZE];
@@ -208,6 +209,9 @@ pub fn serve(
         if let Err(end) = s.flush(output) {
             return end;
         }
+        if s.burst_tainted && len == 0 && !input.pending() {
+            s.burst_tainted = false; // the burst is over: nothing partial, nothing waiting
+        }
     }
 }
 
@@ -228,6 +232,14 @@ struct Server<'a> {
     out: Vec<u8>,
     batch_started: Option<Instant>,
     first_request_seen: bool,
+    /// Under a terminal: a line of the current burst of input was skipped because more
+    /// input followed it. The rest of the burst is either the tail of that line (Prosody
+    /// passes a line feed inside a `setpass` password through, so `x\nauth:victim:host:guess`
+    /// would otherwise be run as a request and its verdict returned as the `setpass`
+    /// reply: a password oracle) or comes after a request the server gave up on. Either
+    /// way it is answered `0` without being acted on, so exactly one reply goes back.
+    /// Cleared once the input is drained with nothing partial or pending.
+    burst_tainted: bool,
     /// The latest clock reading (the read that completed the request, or the end of the
     /// last backend call), used for the batch age: one clock read per request, not three.
     now: Instant,
@@ -251,16 +263,51 @@ impl Server<'_> {
                 info!(
                     "terminal: first request left unanswered (the server may have read its own echo as the reply)"
                 );
+                self.burst_tainted |= more_buffered;
                 return Ok(());
             }
             if more_buffered || input.pending() {
                 warn!(
-                    "terminal: more input arrived before this request was taken up: the server gave up on it; skipped"
+                    "terminal: more input arrived before this request was taken up: the server gave up on it, or it held a line feed; skipped"
                 );
+                self.burst_tainted = true;
                 return Ok(());
             }
         }
-        let yes = match event {
+        let yes = if self.opts.tty && self.burst_tainted {
+            warn!(
+                "terminal: this line came in one burst with a skipped one (the tail of a line feed inside it, or a request after one the server gave up on): answered 0, not acted on"
+            );
+            false
+        } else {
+            match self.verdict(event, arrival) {
+                Some(yes) => yes,
+                None => return Ok(()),
+            }
+        };
+        if self.opts.tty && input.pending() {
+            warn!(
+                "terminal: more input arrived before the reply was written: the server gave up; reply dropped"
+            );
+            self.burst_tainted = true;
+            return Ok(());
+        }
+        self.out.extend_from_slice(protocol.reply(yes));
+        let now = self.now;
+        let started = *self.batch_started.get_or_insert(now);
+        if self.opts.tty
+            || self.out.len() >= BATCH_BYTES
+            || now.duration_since(started) >= BATCH_AGE
+        {
+            self.flush(output)?;
+        }
+        Ok(())
+    }
+
+    /// Turns one decoded event into yes/no. `None`: do not answer at all (a verdict past
+    /// the deadline, under a terminal).
+    fn verdict(&mut self, event: Event<'_>, arrival: Instant) -> Option<bool> {
+        Some(match event {
             Event::Malformed(m) => {
                 warn!(
                     "{}: answered 0",
@@ -288,28 +335,9 @@ impl Server<'_> {
                     );
                     false
                 }
-                Ok(req) => match self.dispatch(&req, arrival) {
-                    Some(yes) => yes,
-                    None => return Ok(()),
-                },
+                Ok(req) => self.dispatch(&req, arrival)?,
             },
-        };
-        if self.opts.tty && input.pending() {
-            warn!(
-                "terminal: more input arrived before the reply was written: the server gave up; reply dropped"
-            );
-            return Ok(());
-        }
-        self.out.extend_from_slice(protocol.reply(yes));
-        let now = self.now;
-        let started = *self.batch_started.get_or_insert(now);
-        if self.opts.tty
-            || self.out.len() >= BATCH_BYTES
-            || now.duration_since(started) >= BATCH_AGE
-        {
-            self.flush(output)?;
-        }
-        Ok(())
+        })
     }
 
     /// Asks the backend. `None`: do not answer at all (late, under a terminal).
@@ -531,8 +559,46 @@ mod tests {
         let mut out = Vec::new();
         let mut b = Fake { calls: 0 };
         serve(&mut input, &mut out, &mut b, &o);
-        // 1st dropped, 2nd skipped (3rd pending), 3rd answered
-        assert_eq!(out, b"1\n");
+        // 1st dropped, 2nd skipped (3rd pending), 3rd answered 0 without being run: it may
+        // be the tail of the 2nd (see `line_feed_inside_a_request_is_no_oracle`)
+        assert_eq!(out, b"0\n");
+        assert_eq!(b.calls, 0);
+    }
+
+    /// Prosody passes a line feed inside a `setpass` password through. A user who sets the
+    /// password `x\nauth:victim:h:guess` must not learn from the `setpass` reply whether
+    /// the guess is right: the tail of the line is answered 0 and never run, whether it
+    /// arrives in the same read or completes in a later one, and the stream stays in step.
+    #[test]
+    fn line_feed_inside_a_request_is_no_oracle() {
+        let mut o = opts(ProtocolChoice::Generic);
+        o.tty = true;
+        let (out, calls) = run(
+            &o,
+            &[
+                b"isuser:x:h\n",
+                b"setpass:good:h:x\nauth:good:h:pw\n",
+                b"auth:good:h:pw\n",
+            ],
+        );
+        assert_eq!(out, b"0\n1\n");
+        assert_eq!(calls, 1);
+        let (out, calls) = run(
+            &o,
+            &[
+                b"isuser:x:h\n",
+                b"setpass:good:h:x\nauth:go",
+                b"od:h:pw\n",
+                b"auth:good:h:pw\n",
+            ],
+        );
+        assert_eq!(out, b"0\n1\n");
+        assert_eq!(calls, 1);
+        // Over pipes (ejabberd, benchmarks) pipelined lines are all genuine requests.
+        o.tty = false;
+        let (out, calls) = run(&o, &[b"setpass:good:h:x\nauth:good:h:pw\n"]);
+        assert_eq!(out, b"0\n1\n");
+        assert_eq!(calls, 2);
     }
 
     #[test]

@@ -485,6 +485,19 @@ fn pseudo_terminal_like_prosody() {
         b"0\n",
         "0x03 must not signal"
     );
+    // A line feed inside a new password (Prosody passes it through in setpass): the tail
+    // must not run as a request whose verdict would answer the setpass (a password oracle).
+    write_master(
+        &pty.master,
+        b"setpass:alice:example.org:x\nauth:alice:example.org:s3cret: with colon\n",
+    );
+    assert_eq!(
+        read_master(&pty.master, Duration::from_millis(400)),
+        b"0\n",
+        "one reply, 0, for a line with a line feed inside"
+    );
+    write_master(&pty.master, b"auth:alice:example.org:s3cret: with colon\n");
+    assert_eq!(read_master(&pty.master, Duration::from_millis(400)), b"1\n");
     assert!(child.try_wait().unwrap().is_none(), "helper died");
 
     // Closing the master (Prosody gone) ends the helper with status 0.
@@ -494,6 +507,44 @@ fn pseudo_terminal_like_prosody() {
         wait_timeout(&mut child, Duration::from_secs(5)).expect("helper outlived its terminal");
     assert!(status.success(), "{status:?}");
     assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+/// Under Prosody a helper that exits non-zero is never restarted: one that cannot start
+/// (here: its users file is missing) must exit 0, silently on the terminal, so that logins
+/// work again once the admin fixes the file. Over pipes the status stays non-zero.
+#[test]
+fn start_failure_under_a_terminal_exits_zero_silently() {
+    let dir = Dir::new("pty-startfail");
+    let config = dir.path("xmpp-extauth.conf");
+    fs::write(
+        &config,
+        format!(
+            "log = stderr\nusers_file = {}\n",
+            dir.path("missing").display()
+        ),
+    )
+    .unwrap();
+    let pty = openpty();
+    let mut c = cmd(&config);
+    c.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    let mut child = c.spawn().unwrap();
+    drop(pty.slave);
+    write_master(&pty.master, b"auth:alice:example.org:pw\n");
+    let status = wait_timeout(&mut child, Duration::from_secs(5)).expect("helper did not exit");
+    assert_eq!(status.code(), Some(0));
+    let seen = read_master(&pty.master, Duration::from_millis(200));
+    // The terminal never went raw, so it may echo the request (with ONLCR's \r).
+    assert!(
+        seen.is_empty() || seen == b"auth:alice:example.org:pw\r\n",
+        "nothing but the echo may reach the terminal: {:?}",
+        String::from_utf8_lossy(&seen)
+    );
+    // The same start over pipes: a non-zero status and the reason on stderr.
+    let out = run_with_input(cmd(&config), b"auth:alice:example.org:pw\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
 
 #[test]

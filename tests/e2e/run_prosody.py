@@ -509,6 +509,17 @@ def check_setpass(w, r):
     expect(r, "setpass/line-feed-then-password-unchanged", login(w, "changer", RW_HOST, NEW_PASSWORD), "success")
     expect(r, "setpass/line-feed-then-still-in-step", login(w, "changer", RW_HOST, NEW_PASSWORD + "x"), "refused")
 
+    # The tail must never run as a request of its own: with the new password
+    # `x\nauth:alice:HOST:ALICE'S-PASSWORD` the reply to the setpass would be that auth's
+    # verdict, telling the user whether a guess at another account's password is right.
+    file_before = f.read_bytes()
+    oracle = "x\nauth:alice:%s:%s" % (RW_HOST, RW_USERS["alice"])
+    got = client(w, "change_password", jid, NEW_PASSWORD, oracle)
+    r.check("setpass/line-feed-tail-is-no-password-oracle", got[0] == "refused",
+            "%s (%s): the setpass was answered by the tail's verdict" % got)
+    r.check("setpass/line-feed-tail-file-untouched", f.read_bytes() == file_before, "the users file changed")
+    expect(r, "setpass/line-feed-tail-then-password-unchanged", login(w, "changer", RW_HOST, NEW_PASSWORD), "success")
+
     # allow_writes = false: Prosody tells the client the truth (ejabberd would not).
     ro = w.users[RO_HOST]
     ro_before, ro_inode = ro.read_bytes(), ro.stat().st_ino
