@@ -54,6 +54,7 @@ RW_HOST = "localhost"  # file backend, allow_writes = true; the helper finds its
 RO_HOST = "ro.localhost"  # file backend, allow_writes = false; wrapper script with --config
 IDLE_HOST = "idle.localhost"  # read_timeout = 4: the helper exits 0 when idle, Prosody restarts it
 SLOW_HOST = "slow.localhost"  # a 1,000,000-round hash against a 100 ms deadline and a 0.5 s Prosody timeout
+RECOVER_HOST = "recover.localhost"  # allow_writes = false and no users file at start: every helper fails to start
 
 # The normal vhosts keep the defaults (Prosody's external_auth_timeout 5 s, the helper's
 # deadline_ms 4000). The slow vhost: a verdict that takes longer than both the helper's
@@ -81,13 +82,14 @@ SLOW_USERS = {"quick": "quick-password-5", "quick2": "quick-password-6"}  # 1000
 SLOWPOKE, SLOWPOKE_PASSWORD = "slowpoke", "one million rounds 7"  # 1,000,000 rounds
 IDLE_USERS = {"dora": "dora-idle-password-8"}
 IDLE_READ_TIMEOUT = 4
+RECOVER_USER, RECOVER_PASSWORD = "erin", "erin-arrives-later-9"
 REGISTER_PASSWORD = "fresh:registered pw"
 # A new password with a line feed: Prosody does not prepare setpass passwords, so the request
 # reaches the helper as two lines in one write. Each half must be neither applied nor logged.
 LF_HEAD, LF_TAIL = "line-feed-head", "tail-after-the-line-feed"
 
 SECRETS = (list(RW_USERS.values()) + list(RO_USERS.values()) + list(SLOW_USERS.values()) + list(IDLE_USERS.values())
-           + [NEW_PASSWORD, ADMIN_PASSWORD, NEWCOMER_PASSWORD, RO_NEW_PASSWORD, SLOWPOKE_PASSWORD,
+           + [RECOVER_PASSWORD, NEW_PASSWORD, ADMIN_PASSWORD, NEWCOMER_PASSWORD, RO_NEW_PASSWORD, SLOWPOKE_PASSWORD,
               REGISTER_PASSWORD, "hijack-attempt-1", LF_HEAD, LF_TAIL])
 
 # What the helper logs (src/serve.rs) and what the module logs (the real one and the stand-in).
@@ -97,6 +99,7 @@ PROSODY_NO_REPLY = "Error while waiting for result from auth process"
 PROSODY_GARBLED = "Unable to interpret data from auth process"
 PROSODY_STARTED = "Started auth process"
 PROSODY_NOT_RESTARTED = "exited unexpectedly"
+MISSING_USERS_FILE = "does not exist"  # the helper's error when its users file is missing
 
 
 def chown_prosody(path):
@@ -135,7 +138,8 @@ class World:
         shutil.copy(binary, self.bin)
         os.chmod(self.bin, 0o755)
         self.users = {RW_HOST: self.data / "users", RO_HOST: self.data / "ro-users",
-                      SLOW_HOST: self.data / "slow-users", IDLE_HOST: self.data / "idle-users"}
+                      SLOW_HOST: self.data / "slow-users", IDLE_HOST: self.data / "idle-users",
+                      RECOVER_HOST: self.data / "recover-users"}  # created only by check_recover
         self.helper_logs = {h: self.data / ("helper-%s.log" % h.split(".")[0]) for h in self.users}
         self.prosody_log = self.logs / "prosody.log"
         self.cert = self.etc / "cert.pem"
@@ -195,6 +199,8 @@ class World:
         # Prosody's 2 s timeout (the deadline below it) keeps a first login without echo short.
         idle_cmd = self.wrapper(IDLE_HOST, self.helper_config(
             IDLE_HOST, False, 1500, ["read_timeout = %d" % IDLE_READ_TIMEOUT]))
+        # Same short timeout: the first login after the fix may wait for it (no echo).
+        recover_cmd = self.wrapper(RECOVER_HOST, self.helper_config(RECOVER_HOST, False, 1500))
 
         def q(s):
             return '"%s"' % str(s).replace("\\", "\\\\").replace('"', '\\"')
@@ -231,11 +237,15 @@ VirtualHost {slow_host}
 VirtualHost {idle_host}
     external_auth_command = {idle_cmd}
     external_auth_timeout = 2
+
+VirtualHost {recover_host}
+    external_auth_command = {recover_cmd}
+    external_auth_timeout = 2
 """.format(pidfile=q(self.pid_file), pdata=q(self.pdata), plugins=q(self.plugins), log=q(self.prosody_log),
            port=self.c2s_port, etc=q(self.etc), cert=q(self.cert), key=q(self.key), auth=q(self.auth),
            rw_host=q(RW_HOST), rw_cmd=q(self.bin), ro_host=q(RO_HOST), ro_cmd=q(ro_cmd),
            slow_host=q(SLOW_HOST), slow_cmd=q(slow_cmd), slow_timeout=SLOW_AUTH_TIMEOUT,
-           idle_host=q(IDLE_HOST), idle_cmd=q(idle_cmd))
+           idle_host=q(IDLE_HOST), idle_cmd=q(idle_cmd), recover_host=q(RECOVER_HOST), recover_cmd=q(recover_cmd))
         self.cfg.write_text(cfg)
         os.chmod(self.cfg, 0o644)
 
@@ -464,6 +474,65 @@ def check_idle_restart(w, r):
     expect(r, "idle/wrong-password-after-restart", login(w, user, h, pw + "!"), "refused")
 
 
+def check_recover(w, r):
+    """A vhost whose users file is missing when Prosody starts (allow_writes off, so that is
+    an error): each login starts a helper that logs the error and exits 0, so Prosody starts
+    a new one at the next login. Once the admin creates the file, logins work again without
+    restarting Prosody. (After a non-zero exit Prosody would never restart the helper: the
+    vhost would stay locked out until Prosody itself restarts.)"""
+    h, f = RECOVER_HOST, w.users[RECOVER_HOST]
+    server_pid = w.server.pid
+
+    def failures():  # one line per helper that could not start
+        return w.helper_log(h).count(MISSING_USERS_FILE)
+
+    for n in (1, 2, 3):
+        got = login(w, RECOVER_USER, h, RECOVER_PASSWORD)
+        r.check("recover/missing-file-login-%d-refused" % n, got[0] == "refused", "%s (%s), expected refused" % got)
+        # The helper logged why it cannot start, and is gone (Prosody reaps it at the next login).
+        r.check("recover/missing-file-helper-%d-logged-error" % n, wait_for(lambda: failures() >= n, 3),
+                "%d '%s' lines in %s, expected %d" % (failures(), MISSING_USERS_FILE, w.helper_logs[h], n))
+        r.check("recover/missing-file-helper-%d-exited" % n, wait_for(lambda: w.helper_pid_for(h) is None, 3),
+                "helper %s still running" % w.helper_pid_for(h))
+    starts = len(w.prosody_lines(PROSODY_STARTED, h))
+    refused = w.prosody_lines(PROSODY_NOT_RESTARTED, h)
+    r.check("recover/prosody-started-a-helper-per-login", starts == 3 and failures() == 3,
+            "'%s' lines for %s in Prosody's log: %d, failed helper starts logged: %d, after 3 logins"
+            % (PROSODY_STARTED, h, starts, failures()))
+    r.check("recover/prosody-did-not-refuse-restart", not refused,
+            "Prosody gave up on the helper: %s" % "; ".join(refused[:2]))
+
+    # The admin creates the users file, as for the other vhosts (mode 0640, readable by prosody).
+    ok, err = w.add_user(h, RECOVER_USER, RECOVER_PASSWORD)
+    if f.exists():
+        chown_prosody(f)
+        os.chmod(f, 0o640)
+    for lock in w.data.glob("recover-users*.lock"):
+        chown_prosody(lock)
+    r.check("recover/users-file-created", ok and f.exists(), err)
+
+    # The next helper starts; like every new helper it leaves its first request unanswered.
+    first = check_first_request(w, r, h, RECOVER_USER, RECOVER_PASSWORD, phase="recover")
+    expect(r, "recover/right-password-after-fix", login(w, RECOVER_USER, h, RECOVER_PASSWORD), "success")
+    expect(r, "recover/wrong-password-after-fix", login(w, RECOVER_USER, h, RECOVER_PASSWORD + "!"), "refused")
+    expect(r, "recover/right-password-again", login(w, RECOVER_USER, h, RECOVER_PASSWORD), "success")
+    # The helpers that failed never read their request, and lpty keeps one terminal for every
+    # start: those requests (with the right password) may still wait there for the new helper.
+    # It must not run them: one verdict per login it answered, no more.
+    text = w.helper_log(h)
+    verdicts = [l for l in text.splitlines() if "auth %s@%s -> " % (RECOVER_USER, h) in l]
+    r.check("recover/only-the-answered-logins-were-run", len(verdicts) == 3,
+            "%d verdicts in %s for 3 answered logins: %s" % (len(verdicts), w.helper_logs[h], verdicts[:4]))
+    log("recover: the new helper skipped %d queued line(s) and answered %d with 0 unread"
+        % (text.count("more input arrived before this request"), text.count("came in one burst with a skipped one")))
+    r.check("recover/same-helper-after-fix", first is not None and w.helper_pid_for(h) == first,
+            "helper %s after the fix, now %s" % (first, w.helper_pid_for(h)))
+    r.check("recover/without-restarting-prosody",
+            w.server.poll() is None and w.server.pid == server_pid and w.starts == 1,
+            "Prosody pid %s (was %s), exited: %s, started %d times"
+            % (w.server.pid, server_pid, w.server.poll(), w.starts))
+
+
 def check_register(w, r):
     """Prosody asks isuser before registration, then refuses account creation itself."""
     before = w.users[RW_HOST].read_bytes()
@@ -667,8 +736,13 @@ def run(args):
         for conf in sorted(w.etc.glob("*.conf")):
             c = subprocess.run(["setpriv", "--reuid", PROSODY_USER, "--regid", PROSODY_USER, "--init-groups",
                                 str(w.bin), "config", "check", "--config", str(conf)], capture_output=True, timeout=60)
-            r.check("setup/config-check-%s" % conf.stem, c.returncode == 0,
-                    "exit %d: %s" % (c.returncode, c.stderr.decode(errors="replace").strip()))
+            err = c.stderr.decode(errors="replace").strip()
+            if conf.stem == RECOVER_HOST.split(".")[0]:  # no users file yet: the helper cannot start
+                r.check("setup/config-check-%s-reports-missing-file" % conf.stem,
+                        c.returncode != 0 and MISSING_USERS_FILE in err and not w.users[RECOVER_HOST].exists(),
+                        "exit %d: %s" % (c.returncode, err))
+            else:
+                r.check("setup/config-check-%s" % conf.stem, c.returncode == 0, "exit %d: %s" % (c.returncode, err))
         log("starting Prosody")
         if not r.check("setup/prosody-started", w.start(), "see %s" % w.logs):
             return r, w
@@ -686,6 +760,7 @@ def run(args):
         check_admin_edits(w, r)
         check_late_verdict(w, r)
         check_idle_restart(w, r)
+        check_recover(w, r)
         check_logs(w, r, helpers)
         check_shutdown(w, r)
     except KeyboardInterrupt as e:
