@@ -72,6 +72,7 @@ fn conversation() -> Result<(), String> {
         read_timeout: None,
         deadline: Duration::from_millis(4000),
         tty: false,
+        drop_first: false,
     };
     serve::serve(&mut input, &mut output, &mut backend, &opts);
 

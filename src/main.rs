@@ -148,9 +148,31 @@ fn serve_main(settings: &Settings) -> u8 {
     if let Some(note) = log::init(&settings.log, settings.log_level, !tty) {
         warn!("{note}");
     }
+    // Under a terminal (Prosody's lpty), input may be queued before we read anything: the
+    // request that came with this start, written before raw mode (the terminal may have
+    // echoed it, and the server then took the echo as the reply), and requests written to
+    // earlier helpers that exited without reading (lpty reuses one terminal; after a
+    // start-up failure every login leaves one). None of that may be answered: the server
+    // waits for one reply at most, to its latest request, and an extra reply would be read
+    // as the answer to the next login. So it is discarded unread, after the switch to raw
+    // mode (anything that could have been echoed is queued by then). If nothing was
+    // queued, the first request to come is left unanswered instead, as before.
+    let mut drop_first = tty;
     if tty {
         if let Err(e) = sys::make_raw(0) {
             warn!("terminal: cannot switch to raw mode: {e}");
+        }
+        let queued = sys::queued_input(0);
+        if queued > 0 {
+            match sys::discard_terminal_input(0) {
+                Ok(()) => {
+                    drop_first = false;
+                    info!(
+                        "terminal: {queued} bytes queued before start discarded unread (this start's request, or requests to an earlier helper)"
+                    );
+                }
+                Err(e) => warn!("terminal: cannot discard queued input: {e}"),
+            }
         }
     }
     for w in &settings.warnings {
@@ -184,6 +206,7 @@ fn serve_main(settings: &Settings) -> u8 {
         read_timeout: settings.read_timeout,
         deadline: settings.deadline,
         tty,
+        drop_first,
     };
     let end = serve::serve(&mut FdInput(0), &mut FdOutput(1), &mut *backend, &opts);
     match end {

@@ -42,8 +42,11 @@ pub struct Options {
     pub read_timeout: Option<Duration>,
     /// Per-request deadline, counted from the read that completed the request.
     pub deadline: Duration,
-    /// stdin is a terminal (Prosody): first request dropped, skip rules apply.
+    /// stdin is a terminal (Prosody): skip rules apply.
     pub tty: bool,
+    /// Leave the first request unanswered (under a terminal when nothing was queued at
+    /// start: see `main::serve_main`; the server may have read the pty's echo of it).
+    pub drop_first: bool,
 }
 
 /// Why serving stopped. All but [`End::Error`] are a normal end (exit 0): the server closed
@@ -119,7 +122,7 @@ pub fn serve(
         opts,
         out: Vec::with_capacity(BATCH_BYTES),
         batch_started: None,
-        first_request_seen: false,
+        first_request_seen: !opts.drop_first,
         burst_tainted: false,
         now: Instant::now(),
     };
@@ -459,6 +462,7 @@ mod tests {
             read_timeout: None,
             deadline: Duration::from_secs(4),
             tty: false,
+            drop_first: false,
         }
     }
 
@@ -519,6 +523,7 @@ mod tests {
             b"0\n1\n"
         );
         o.tty = true;
+        o.drop_first = true;
         // first request dropped, slow one late and unanswered, last one answered
         assert_eq!(
             run(
@@ -534,6 +539,7 @@ mod tests {
     fn terminal_drops_first_request_and_skips_given_up_ones() {
         let mut o = opts(ProtocolChoice::Generic);
         o.tty = true;
+        o.drop_first = true;
         let (out, calls) = run(
             &o,
             &[b"auth:good:h:pw\n", b"auth:good:h:pw\n", b"isuser:good:h\n"],
@@ -550,6 +556,7 @@ mod tests {
     fn pending_input_skips_on_terminal() {
         let mut o = opts(ProtocolChoice::Generic);
         o.tty = true;
+        o.drop_first = true;
         let mut input = ChunkInput::new([
             &b"isuser:good:h\n"[..],
             b"isuser:good:h\n",
@@ -573,6 +580,7 @@ mod tests {
     fn line_feed_inside_a_request_is_no_oracle() {
         let mut o = opts(ProtocolChoice::Generic);
         o.tty = true;
+        o.drop_first = true;
         let (out, calls) = run(
             &o,
             &[

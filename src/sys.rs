@@ -56,6 +56,25 @@ pub fn make_raw(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Bytes that can be read from `fd` right now without blocking (`FIONREAD`); 0 on error.
+pub fn queued_input(fd: RawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } != 0 {
+        return 0;
+    }
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// Throws away the input queued on the terminal `fd`, unread (`tcflush(TCIFLUSH)`).
+pub fn discard_terminal_input(fd: RawFd) -> io::Result<()> {
+    // SAFETY: tcflush on a descriptor with an integer argument.
+    if unsafe { libc::tcflush(fd, libc::TCIFLUSH) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// What `poll` saw on a descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Readiness {

@@ -509,6 +509,47 @@ fn pseudo_terminal_like_prosody() {
     assert!(t.elapsed() < Duration::from_secs(1));
 }
 
+/// lpty reuses one terminal for every helper it starts: requests written while no helper
+/// was reading (an earlier helper exited) are still queued when the next one starts, with
+/// passwords in them. None may be answered (the server waits for one reply at most, to its
+/// latest request; an extra reply would answer the next login), so they are discarded
+/// unread, and the request that comes next is answered.
+#[test]
+fn input_queued_before_start_is_discarded_unread() {
+    let dir = Dir::new("pty-queued");
+    let config = setup(&dir);
+    let pty = openpty();
+    // Two stale requests, written while nobody reads (the terminal echoes them: drain).
+    write_master(&pty.master, b"auth:alice:example.org:s3cret: with colon\n");
+    write_master(&pty.master, b"auth:alice:example.org:stale-wrong\n");
+    let _echo = read_master(&pty.master, Duration::from_millis(100));
+    let mut c = cmd(&config);
+    c.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    let mut child = c.spawn().unwrap();
+    let t = Instant::now();
+    while termios(&pty.slave).c_lflag & libc::ECHO != 0 {
+        assert!(t.elapsed() < Duration::from_secs(5), "never went raw");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(pty.slave);
+    let early = read_master(&pty.master, Duration::from_millis(400));
+    assert!(
+        early.is_empty(),
+        "a queued request was answered: {:?}",
+        String::from_utf8_lossy(&early)
+    );
+    // The next request is the one the server waits for: answered, and in step after.
+    write_master(&pty.master, b"auth:alice:example.org:s3cret: with colon\n");
+    assert_eq!(read_master(&pty.master, Duration::from_millis(400)), b"1\n");
+    write_master(&pty.master, b"auth:alice:example.org:wrong\n");
+    assert_eq!(read_master(&pty.master, Duration::from_millis(400)), b"0\n");
+    drop(pty.master);
+    let status = wait_timeout(&mut child, Duration::from_secs(5)).expect("helper outlived pty");
+    assert!(status.success());
+}
+
 /// Under Prosody a helper that exits non-zero is never restarted: one that cannot start
 /// (here: its users file is missing) must exit 0, silently on the terminal, so that logins
 /// work again once the admin fixes the file. Over pipes the status stays non-zero.

@@ -330,6 +330,7 @@ pub fn check_serve_stream(data: &[u8]) {
         // does not predict, so this must never be reached on a loaded machine.
         deadline: Duration::from_secs(600),
         tty: false,
+        drop_first: false,
     };
     let mut input = ChunkInput::new(sc.chunks());
     let mut out = Writes(Vec::new());

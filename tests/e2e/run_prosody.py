@@ -93,7 +93,15 @@ SECRETS = (list(RW_USERS.values()) + list(RO_USERS.values()) + list(SLOW_USERS.v
               REGISTER_PASSWORD, "hijack-attempt-1", LF_HEAD, LF_TAIL])
 
 # What the helper logs (src/serve.rs) and what the module logs (the real one and the stand-in).
-FIRST_DROPPED = "first request left unanswered"
+# The request that comes with a helper start is never answered: discarded unread when it
+# was already queued on the terminal at start (usual: Prosody writes right after spawning,
+# and lpty's terminal may hold requests to earlier helpers too), else read and dropped.
+FIRST_DROPPED = ("first request left unanswered", "queued before start discarded unread")
+
+
+def count_first_dropped(text):
+    return sum(text.count(m) for m in FIRST_DROPPED)
+
 LATE_NOT_ANSWERED = "past the deadline: not answered"
 PROSODY_NO_REPLY = "Error while waiting for result from auth process"
 PROSODY_GARBLED = "Unable to interpret data from auth process"
@@ -354,13 +362,13 @@ def login(w, user, host, password):
 def check_first_request(w, r, host, user, password, phase="start"):
     """The helper leaves the first request after its start unanswered (the pty may have
     echoed it to Prosody, which took the echo as the reply). So the first login fails."""
-    before = w.helper_log(host).count(FIRST_DROPPED)
+    before = count_first_dropped(w.helper_log(host))
     got = login(w, user, host, password)
     r.check("%s/%s-first-login-fails-by-design" % (phase, host), got[0] == "refused",
             "%s (%s): the first request after a helper start must be left unanswered" % got)
-    dropped = wait_for(lambda: w.helper_log(host).count(FIRST_DROPPED) > before, 3)
+    dropped = wait_for(lambda: count_first_dropped(w.helper_log(host)) > before, 3)
     r.check("%s/%s-helper-logged-first-request-unanswered" % (phase, host), dropped,
-            "no '%s' in %s" % (FIRST_DROPPED, w.helper_logs[host]))
+            "neither '%s' nor '%s' in %s" % (FIRST_DROPPED + (w.helper_logs[host],)))
     pid = wait_for(lambda: w.helper_pid_for(host), 3)
     if not r.check("%s/%s-helper-started-by-prosody" % (phase, host), pid is not None,
                    "no helper process for %s: %s" % (host, w.helper_pids())):
