@@ -192,11 +192,35 @@ fn lower(s: &str) -> Cow<'_, [u8]> {
 /// Whether request fields can name an entry at all: a localpart with `@` or `:` (or a
 /// domain with either) could otherwise alias another entry's key. Requests arrive
 /// normalised and are compared byte for byte; anything else simply cannot match.
+#[inline]
 pub(crate) fn request_name_ok(user: &[u8], host: &[u8]) -> bool {
-    !user.is_empty()
-        && !host.is_empty()
-        && !user.iter().any(|&b| b == b'@' || b == b':' || b == b'\n')
-        && !host.iter().any(|&b| b == b'@' || b == b':' || b == b'\n')
+    !user.is_empty() && !host.is_empty() && !has_separator(user) && !has_separator(host)
+}
+
+/// Whether `s` holds a `@`, `:` or `\n`, eight bytes at a time (this runs on every
+/// request; the byte loop it replaces was a tenth of the `isuser` cost).
+fn has_separator(s: &[u8]) -> bool {
+    const AT: u64 = LO.wrapping_mul(b'@' as u64);
+    const COLON: u64 = LO.wrapping_mul(b':' as u64);
+    const NL: u64 = LO.wrapping_mul(b'\n' as u64);
+    // Zero-byte flags of the three comparisons at once (the exact `has_zero` test, or-ed).
+    let hit = |w: u64| {
+        let (a, c, n) = (w ^ AT, w ^ COLON, w ^ NL);
+        (a.wrapping_sub(LO) & !a | c.wrapping_sub(LO) & !c | n.wrapping_sub(LO) & !n) & HI != 0
+    };
+    let len = s.len();
+    if len < 8 {
+        return s.iter().any(|&b| matches!(b, b'@' | b':' | b'\n'));
+    }
+    let mut i = 0;
+    while i + 8 <= len {
+        if hit(word(s, i)) {
+            return true;
+        }
+        i += 8;
+    }
+    // The last 8 bytes, overlapping what was already seen.
+    i != len && hit(word(s, len - 8))
 }
 
 #[cfg(test)]
@@ -316,8 +340,29 @@ mod tests {
     }
 
     #[test]
+    fn separator_search_matches_naive() {
+        let naive = |s: &[u8]| s.iter().any(|&b| matches!(b, b'@' | b':' | b'\n'));
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for len in 0..base.len() {
+            assert!(!has_separator(&base[..len]), "clean {len}");
+            for at in 0..len {
+                for sep in [b'@', b':', b'\n', b'?', b'A', 0x80, 0xc0, 0, b'\n' + 1] {
+                    let mut v = base[..len].to_vec();
+                    v[at] = sep;
+                    assert_eq!(has_separator(&v), naive(&v), "{len} {at} {sep}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn request_names() {
         assert!(request_name_ok(b"alice", b"example.org"));
+        assert!(!request_name_ok(b"alice", b"example.org\n"));
+        assert!(!request_name_ok(
+            b"averyveryverylonglocalpart:x",
+            b"example.org"
+        ));
         assert!(!request_name_ok(b"a@b", b"example.org"));
         assert!(!request_name_ok(b"a", b"x:y"));
         assert!(!request_name_ok(b"", b"x"));
