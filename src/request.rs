@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::wire::bytes::find_byte;
+
 /// One decoded request. Borrowed from the frame payload it came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Request<'a> {
@@ -131,7 +133,7 @@ impl fmt::Debug for Request<'_> {
 
 /// Parses one frame payload (without its line ending or length prefix).
 pub fn parse(payload: &[u8]) -> Result<Request<'_>, Invalid> {
-    let (command, rest) = match payload.iter().position(|&b| b == b':') {
+    let (command, rest) = match find_byte(b':', payload) {
         Some(i) => (&payload[..i], Some(&payload[i + 1..])),
         None => (payload, None),
     };
@@ -181,7 +183,7 @@ pub fn parse(payload: &[u8]) -> Result<Request<'_>, Invalid> {
         if user.is_empty() || host.is_empty() {
             return Err(Invalid::EmptyName);
         }
-        if host.contains(&b':') {
+        if find_byte(b':', host).is_some() {
             return Err(Invalid::ExtraField);
         }
         Ok(match kind {
@@ -208,7 +210,7 @@ impl Kind {
 }
 
 fn split_colon(s: &[u8]) -> Option<(&[u8], &[u8])> {
-    let i = s.iter().position(|&b| b == b':')?;
+    let i = find_byte(b':', s)?;
     Some((&s[..i], &s[i + 1..]))
 }
 

@@ -6,6 +6,7 @@
 //! whether they held a request, a malformed frame (answered `0`), or nothing yet.
 //! Keeping it pure is what lets tests and fuzzers feed it every chunking of a stream.
 
+pub(crate) mod bytes;
 mod len16;
 mod line;
 
