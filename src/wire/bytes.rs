@@ -45,6 +45,69 @@ pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     }
 }
 
+/// Positions of the first three `needle` bytes in `hay` (`None` where there are fewer),
+/// in one pass: what splitting `command:user:host[:password]` needs.
+pub(crate) fn find3(needle: u8, hay: &[u8]) -> [Option<usize>; 3] {
+    let mut out = [None; 3];
+    let mut k = 0;
+    let len = hay.len();
+    if len < 8 {
+        for (i, &b) in hay.iter().enumerate() {
+            if b == needle {
+                out[k] = Some(i);
+                k += 1;
+                if k == 3 {
+                    break;
+                }
+            }
+        }
+        return out;
+    }
+    let pat = LO.wrapping_mul(u64::from(needle));
+    let (mut i, mut seen) = (0, 0);
+    loop {
+        let mut z = zero_flags(word(hay, i) ^ pat);
+        // The last word may overlap bytes already seen (and recorded): not again.
+        if seen > i {
+            z &= u64::MAX << ((seen - i) * 8);
+        }
+        while z != 0 {
+            out[k] = Some(i + (z.trailing_zeros() / 8) as usize);
+            k += 1;
+            if k == 3 {
+                return out;
+            }
+            z &= z - 1;
+        }
+        if i + 8 == len {
+            return out;
+        }
+        seen = i + 8;
+        i = seen.min(len - 8);
+    }
+}
+
+/// `a == b`, a word at a time (core's slice equality calls `memcmp`, whose set-up costs
+/// more than comparing a 20-byte name).
+#[inline]
+pub(crate) fn eq(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if len < 8 {
+        return a.iter().zip(b).all(|(x, y)| x == y);
+    }
+    let mut i = 0;
+    while i + 8 < len {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(a, len - 8) == word(b, len - 8)
+}
+
 /// Number of `needle` bytes in `hay`, eight bytes at a time.
 pub(crate) fn count_byte(needle: u8, hay: &[u8]) -> usize {
     let pat = LO.wrapping_mul(u64::from(needle));

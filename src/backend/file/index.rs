@@ -21,6 +21,7 @@
 use super::keyhash::Seed;
 use super::parse::{self, Line};
 use crate::hash::{self, Cost};
+use crate::wire::bytes::eq;
 
 /// An empty slot.
 const EMPTY: u32 = 0;
@@ -423,18 +424,23 @@ impl Table {
 }
 
 /// Whether `s` starts with `user[@domain]:`.
+#[inline]
 fn name_matches(s: &[u8], user: &[u8], domain: Option<&[u8]>) -> bool {
-    let Some(rest) = s.strip_prefix(user) else {
+    let n = user.len();
+    if !s.get(..n).is_some_and(|x| eq(x, user)) {
         return false;
+    }
+    let n = match domain {
+        Some(d) => {
+            let end = n + 1 + d.len();
+            if s.get(n) != Some(&b'@') || !s.get(n + 1..end).is_some_and(|x| eq(x, d)) {
+                return false;
+            }
+            end
+        }
+        None => n,
     };
-    let rest = match domain {
-        Some(d) => match rest.strip_prefix(b"@").and_then(|r| r.strip_prefix(d)) {
-            Some(r) => r,
-            None => return false,
-        },
-        None => rest,
-    };
-    rest.first() == Some(&b':')
+    s.get(n) == Some(&b':')
 }
 
 /// `user@domain` or `user` for logs.
