@@ -320,11 +320,9 @@ impl Table {
     /// length of that entry's name.
     #[inline]
     fn find_entry(&self, user: &[u8], host: &[u8]) -> Option<(u32, usize)> {
-        if !parse::request_name_ok(user, host) {
-            return None;
-        }
-        let hu = self.seed.user(user);
-        if let Some(slot) = self.find(self.seed.key(hu, Some(host)), user, Some(host)) {
+        // None when the fields cannot name an entry (parse::request_name_ok's rule).
+        let (hu, exact) = self.seed.request(user, host)?;
+        if let Some(slot) = self.find(exact, user, Some(host)) {
             return Some((slot, user.len() + 1 + host.len()));
         }
         if self.domainless == 0 {
