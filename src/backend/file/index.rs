@@ -218,6 +218,9 @@ impl Table {
                 t.extra.push(b':');
                 if !blocked {
                     t.extra.extend_from_slice(e.hash);
+                    // Like a file line: `lookup` strips one `\r` before the `\n`, which
+                    // `parse_line` already took off `e.hash` (a hash may end in `\r`).
+                    t.extra.push(b'\r');
                 }
                 t.extra.push(b'\n');
                 if data.len() + t.extra.len() > MAX_OFFSET {
@@ -513,6 +516,16 @@ mod tests {
             Some(Found::Hash(b"{PLAIN}x"))
         );
         assert_eq!(t.lookup(b"Alice", b"Example.org"), None);
+    }
+
+    #[test]
+    fn a_hash_ending_in_cr_survives_normalisation() {
+        // CRLF file, password ending in CR: the line's own CR goes, the password's stays,
+        // whether the entry is served from the file bytes or from the normalised copy.
+        let (t, _) = table("alice@x:{PLAIN}pw\r\r\nBob@X:{PLAIN}pw\r\r\nCy@x:{PLAIN}z\n");
+        assert_eq!(t.lookup(b"alice", b"x"), Some(Found::Hash(b"{PLAIN}pw\r")));
+        assert_eq!(t.lookup(b"bob", b"x"), Some(Found::Hash(b"{PLAIN}pw\r")));
+        assert_eq!(t.lookup(b"cy", b"x"), Some(Found::Hash(b"{PLAIN}z")));
     }
 
     #[test]
