@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::wire::bytes::find3;
+
 /// One decoded request. Borrowed from the frame payload it came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Request<'a> {
@@ -131,10 +133,9 @@ impl fmt::Debug for Request<'_> {
 
 /// Parses one frame payload (without its line ending or length prefix).
 pub fn parse(payload: &[u8]) -> Result<Request<'_>, Invalid> {
-    let (command, rest) = match payload.iter().position(|&b| b == b':') {
-        Some(i) => (&payload[..i], Some(&payload[i + 1..])),
-        None => (payload, None),
-    };
+    // The first three colons, in one pass: command, user, host and password boundaries.
+    let [c1, c2, c3] = find3(b':', payload);
+    let command = &payload[..c1.unwrap_or(payload.len())];
     let kind = match command {
         b"auth" => Kind::Auth,
         b"isuser" => Kind::IsUser,
@@ -144,10 +145,11 @@ pub fn parse(payload: &[u8]) -> Result<Request<'_>, Invalid> {
         b"removeuser3" => Kind::RemoveUser3,
         _ => return Err(Invalid::UnknownCommand),
     };
-    let rest = rest.ok_or(Invalid::MissingField)?;
-    let (user, rest) = split_colon(rest).ok_or(Invalid::MissingField)?;
+    let (c1, c2) = c1.zip(c2).ok_or(Invalid::MissingField)?;
+    let user = &payload[c1 + 1..c2];
     if kind.has_password() {
-        let (host, password) = split_colon(rest).ok_or(Invalid::MissingField)?;
+        let c3 = c3.ok_or(Invalid::MissingField)?;
+        let (host, password) = (&payload[c2 + 1..c3], &payload[c3 + 1..]);
         if user.is_empty() || host.is_empty() {
             return Err(Invalid::EmptyName);
         }
@@ -177,11 +179,11 @@ pub fn parse(payload: &[u8]) -> Result<Request<'_>, Invalid> {
             },
         })
     } else {
-        let host = rest;
+        let host = &payload[c2 + 1..];
         if user.is_empty() || host.is_empty() {
             return Err(Invalid::EmptyName);
         }
-        if host.contains(&b':') {
+        if c3.is_some() {
             return Err(Invalid::ExtraField);
         }
         Ok(match kind {
@@ -205,11 +207,6 @@ impl Kind {
     fn has_password(self) -> bool {
         !matches!(self, Kind::IsUser | Kind::RemoveUser)
     }
-}
-
-fn split_colon(s: &[u8]) -> Option<(&[u8], &[u8])> {
-    let i = s.iter().position(|&b| b == b':')?;
-    Some((&s[..i], &s[i + 1..]))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! whether they held a request, a malformed frame (answered `0`), or nothing yet.
 //! Keeping it pure is what lets tests and fuzzers feed it every chunking of a stream.
 
+pub(crate) mod bytes;
 mod len16;
 mod line;
 
@@ -85,19 +86,20 @@ impl Step<'_> {
     };
 }
 
-/// Incremental decoder. The only state kept between calls is whether a too-long line is
-/// being skipped, so the caller's buffer never has to hold more than [`MAX_LINE`] bytes.
+/// Incremental decoder. The state kept between calls is whether a too-long line is being
+/// skipped, so the caller's buffer never has to hold more than [`MAX_LINE`] bytes, and how
+/// much of a partial line was already searched.
 #[derive(Clone, Debug)]
 pub struct Decoder {
     protocol: Protocol,
-    skipping: bool,
+    line: line::State,
 }
 
 impl Decoder {
     pub fn new(protocol: Protocol) -> Decoder {
         Decoder {
             protocol,
-            skipping: false,
+            line: line::State::default(),
         }
     }
 
@@ -105,10 +107,11 @@ impl Decoder {
         self.protocol
     }
 
-    /// Looks at the front of `buf` (everything received and not yet consumed).
+    /// Looks at the front of `buf` (everything received and not yet consumed). Bytes not
+    /// consumed must be at the front of the next call's `buf`, followed by new ones.
     pub fn next<'b>(&mut self, buf: &'b [u8]) -> Step<'b> {
         match self.protocol {
-            Protocol::Generic => line::next(&mut self.skipping, buf),
+            Protocol::Generic => line::next(&mut self.line, buf),
             Protocol::Ejabberd => len16::next(buf),
         }
     }
@@ -116,12 +119,18 @@ impl Decoder {
     /// True when bytes of an unfinished request have been seen (buffered or skipped):
     /// used to discard a request that stalls past the read timeout.
     pub fn in_partial(&self, buffered: usize) -> bool {
-        buffered > 0 || self.skipping
+        buffered > 0 || self.line.skipping()
     }
 
     /// Forgets a partial request (after a read timeout).
     pub fn reset(&mut self) {
-        self.skipping = false;
+        self.line = line::State::default();
+    }
+
+    /// Bytes searched for line ends so far (generic framing): lets tests check that the
+    /// work stays linear in the input however it is chunked.
+    pub fn bytes_examined(&self) -> u64 {
+        self.line.examined
     }
 
     /// The most bytes a caller must be able to buffer for one request to complete.

@@ -1,31 +1,33 @@
 //! The loaded users file: its bytes in one `Vec<u8>` and an open-addressing table of
-//! `u64` slots pointing into them, keyed by (localpart, domain).
+//! `u32` slots pointing into them, keyed by (localpart, domain).
 //!
 //! Why not a `HashMap<Vec<u8>, ..>`: 100,000 users must load in a few milliseconds and
-//! cost little more than the file itself on a router. A slot is 8 bytes (32-bit hash tag
-//! and a 32-bit offset of the entry's name), the table is at most ~1.6 slots per entry, and
-//! a lookup touches one slot run and one line: one or two cache misses. Nothing is
-//! hashed with a password hash at load; stored hashes are only checked by `hash::parse`.
+//! cost little more than the file itself on a router. A slot is 4 bytes: the offset of the
+//! entry's name (plus one; 0 is an empty slot) in its low `offset_bits` bits, just enough
+//! for this file, and the top bits of the key hash as a tag in the rest (9 bits for a
+//! 4 MB file, fewer for larger ones). The table holds at most 0.8 entries per slot, sized
+//! exactly (no rounding up to a power of two). A lookup reads one run of slots, compares
+//! tags, and touches the file bytes only on a tag match: a miss costs one or two cache
+//! lines of slots, a hit one more for the line. Nothing is hashed with a password hash at
+//! load; stored hashes are only checked by `hash::parse`.
 //!
 //! Names that were not already lower case in the file are copied, normalised, into a
 //! small side buffer (`extra`), so every slot points at `name:HASH\n` bytes with the
-//! name exactly as requests will spell it.
+//! name exactly as requests will spell it. Offsets past the end of the file bytes are in
+//! `extra`. An entry whose hash was refused at load is also copied there, with an empty
+//! hash (`name:\n`, which the file itself cannot hold): it shadows later entries but never
+//! authenticates.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-
+use super::keyhash::Seed;
 use super::parse::{self, Line};
 use crate::hash::{self, Cost};
+use crate::wire::bytes::eq;
 
-/// Slot layout: high 32 bits tag, low 32 bits `FLAG_* | offset`.
-const EMPTY: u64 = u64::MAX;
-/// The offset is into `extra`, not `data`.
-const FLAG_EXTRA: u32 = 1 << 31;
-/// The entry's hash is invalid: it shadows other entries but never authenticates.
-const FLAG_BLOCKED: u32 = 1 << 30;
-const OFFSET_MASK: u32 = FLAG_BLOCKED - 1;
-/// Largest offset a slot can hold; the loader caps files well below this.
-pub(crate) const MAX_OFFSET: usize = OFFSET_MASK as usize - 1;
+/// An empty slot.
+const EMPTY: u32 = 0;
+/// Largest offset space (file bytes + `extra`) a slot can address, with at least one tag
+/// bit left. The loader caps files (256 MiB) far below this.
+pub(crate) const MAX_OFFSET: usize = (1 << 30) - 2;
 
 /// What a lookup found.
 #[derive(Debug, PartialEq, Eq)]
@@ -79,12 +81,20 @@ impl Report {
 pub(crate) struct Table {
     data: Vec<u8>,
     extra: Vec<u8>,
-    slots: Vec<u64>,
-    /// Line numbers of entries in `extra` (offset -> line), for duplicate warnings.
+    slots: Vec<u32>,
+    /// Line numbers of entries in `extra` (offset in `extra` -> line), for duplicate
+    /// warnings.
     extra_lines: Vec<(u32, u32)>,
-    mask: usize,
+    /// Low bits of a slot holding `offset + 1`; the tag is the rest.
+    offset_bits: u32,
+    /// Length of the file bytes: offsets at or past it are in `extra`. Kept apart from
+    /// `data.len()` because `data` is only moved in at the end of `build`.
+    data_len: usize,
     entries: usize,
-    seed: RandomState,
+    /// Domain-less entries (`user:HASH`): when there are none, a request whose exact
+    /// entry is missing needs no second probe.
+    domainless: usize,
+    seed: Seed,
     /// The most common verification cost among the valid entries: what a dummy
     /// verification must cost so an unknown user answers as slowly as a known one.
     dummy_cost: Option<Cost>,
@@ -121,6 +131,11 @@ impl CostTally {
     }
 }
 
+/// Bits needed to hold `n`.
+fn bits_for(n: usize) -> u32 {
+    usize::BITS - n.leading_zeros()
+}
+
 impl Table {
     /// An empty table (a users file that does not exist yet).
     pub(crate) fn empty() -> Table {
@@ -130,24 +145,31 @@ impl Table {
     /// Indexes `data` (the whole file). Never fails: bad lines are reported and skipped.
     pub(crate) fn build(data: Vec<u8>) -> (Table, Report) {
         let upper = parse::count_byte(b'\n', &data) + 1;
-        // Load factor <= 0.8 with linear probing and in-slot tags.
-        let cap = (upper + upper / 4 + 1).next_power_of_two().max(8);
+        // Load factor <= 0.8 with linear probing and in-slot tags; always a free slot.
+        let cap = upper + upper / 4 + 1;
         let mut t = Table {
             data: Vec::new(),
             extra: Vec::new(),
-            slots: vec![EMPTY; cap],
+            slots: Vec::new(),
             extra_lines: Vec::new(),
-            mask: cap - 1,
+            offset_bits: bits_for(data.len() + 1),
+            data_len: data.len(),
             entries: 0,
-            seed: RandomState::new(),
+            domainless: 0,
+            seed: Seed::random(),
             dummy_cost: None,
         };
         let mut report = Report::default();
         let mut costs = CostTally::default();
         if data.len() > MAX_OFFSET {
             report.note(0, true, || "file too large to index".into());
+            t.data_len = 0;
+            t.offset_bits = 1;
+            t.slots = vec![EMPTY; 1];
             return (t, report);
         }
+        // Zeroed memory: EMPTY is 0, so the allocator hands over fresh pages untouched.
+        t.slots = vec![EMPTY; cap];
         for (no, start, line) in parse::lines(&data) {
             let e = match parse::parse_line(line) {
                 Line::Blank => continue,
@@ -158,7 +180,7 @@ impl Table {
                 }
                 Line::Entry(e) => e,
             };
-            let mut flags = 0u32;
+            let mut blocked = false;
             match hash::parse(e.hash) {
                 Ok(h) => {
                     if h.is_plain() {
@@ -171,12 +193,10 @@ impl Table {
                     report.note(no, true, || {
                         format!("{err}; this entry never authenticates")
                     });
-                    flags |= FLAG_BLOCKED;
+                    blocked = true;
                 }
             }
-            let offset = if e.already_normal {
-                start
-            } else {
+            if !e.already_normal {
                 report.not_normalised += 1;
                 report.note(no, false, || {
                     format!(
@@ -184,6 +204,11 @@ impl Table {
                         show_name(&e.user, e.domain.as_deref())
                     )
                 });
+            }
+            let offset = if e.already_normal && !blocked {
+                start
+            } else {
+                // A copy in `extra`: the normalised name, and the hash unless refused.
                 let off = t.extra.len();
                 t.extra.extend_from_slice(&e.user);
                 if let Some(d) = &e.domain {
@@ -191,19 +216,24 @@ impl Table {
                     t.extra.extend_from_slice(d);
                 }
                 t.extra.push(b':');
-                t.extra.extend_from_slice(e.hash);
+                if !blocked {
+                    t.extra.extend_from_slice(e.hash);
+                    // Like a file line: `lookup` strips one `\r` before the `\n`, which
+                    // `parse_line` already took off `e.hash` (a hash may end in `\r`).
+                    t.extra.push(b'\r');
+                }
                 t.extra.push(b'\n');
-                if off > MAX_OFFSET {
+                if data.len() + t.extra.len() > MAX_OFFSET {
+                    t.extra.truncate(off);
                     report.note(no, true, || "too many names to normalise".into());
                     continue;
                 }
                 t.extra_lines.push((off as u32, no));
-                flags |= FLAG_EXTRA;
-                off
+                t.widen(data.len() + t.extra.len());
+                data.len() + off
             };
-            let h = t.key_hash(&e.user, e.domain.as_deref());
-            let slot = ((h >> 32) << 32) | u64::from(flags | offset as u32);
-            match t.find_or_insert(h, slot, &e.user, e.domain.as_deref(), &data) {
+            let h = t.seed.key(t.seed.user(&e.user), e.domain.as_deref());
+            match t.find_or_insert(h, offset, &e.user, e.domain.as_deref(), &data) {
                 Some(prev) => {
                     report.duplicates += 1;
                     let first = || t.line_of(prev, &data);
@@ -215,13 +245,36 @@ impl Table {
                         )
                     });
                 }
-                None => t.entries += 1,
+                None => {
+                    t.entries += 1;
+                    if e.domain.is_none() {
+                        t.domainless += 1;
+                    }
+                }
             }
         }
         report.entries = t.entries;
         t.dummy_cost = costs.most_common();
         t.data = data;
         (t, report)
+    }
+
+    /// Makes room for offsets up to `total` (file bytes + `extra`): moves the tag/offset
+    /// boundary up, dropping the lowest tag bit of every slot. Slot positions depend only
+    /// on the low half of the key hash, so nothing moves. Runs at most a few times per
+    /// load, and only for files with names to normalise or refused hashes.
+    fn widen(&mut self, total: usize) {
+        let need = bits_for(total + 1);
+        while self.offset_bits < need {
+            let old = self.offset_bits;
+            let low = (1u32 << old) - 1;
+            for s in &mut self.slots {
+                if *s != EMPTY {
+                    *s = ((*s >> (old + 1)) << (old + 1)) | (*s & low);
+                }
+            }
+            self.offset_bits = old + 1;
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -234,141 +287,169 @@ impl Table {
         self.dummy_cost
     }
 
-    /// Exact `user@domain` (or, with `domain = None`, the domain-less `user`) entry.
-    pub(crate) fn get(&self, user: &[u8], domain: Option<&[u8]>) -> Option<Found<'_>> {
-        let h = self.key_hash(user, domain);
-        let slot = self.find(h, user, domain, &self.data)?;
-        let off = (slot as u32 & OFFSET_MASK) as usize;
-        if slot as u32 & FLAG_BLOCKED != 0 {
-            return Some(Found::Blocked);
-        }
-        let buf = self.buf(slot as u32, &self.data);
-        let rest = buf.get(off..)?;
-        let colon = rest.iter().position(|&b| b == b':')?;
-        let rest = &rest[colon + 1..];
-        let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-        let hash = &rest[..end];
-        Some(Found::Hash(hash.strip_suffix(b"\r").unwrap_or(hash)))
+    /// The entry's `name:HASH\n` bytes from `name_len` on (`:HASH...`).
+    fn after_name(&self, slot: u32, name_len: usize) -> &[u8] {
+        let off = self.offset(slot) + name_len;
+        let got = if off >= self.data_len {
+            self.extra.get(off - self.data_len..)
+        } else {
+            self.data.get(off..)
+        };
+        got.unwrap_or_default()
     }
 
     /// Lookup with the file's precedence: the exact entry, else the domain-less one.
     pub(crate) fn lookup(&self, user: &[u8], host: &[u8]) -> Option<Found<'_>> {
-        if !parse::request_name_ok(user, host) {
+        let (slot, name_len) = self.find_entry(user, host)?;
+        // `:HASH\n`, or `:\n` for a refused hash.
+        let rest = self.after_name(slot, name_len).get(1..).unwrap_or_default();
+        let end = parse::find_byte(b'\n', rest).unwrap_or(rest.len());
+        let hash = &rest[..end];
+        if hash.is_empty() {
+            return Some(Found::Blocked);
+        }
+        Some(Found::Hash(hash.strip_suffix(b"\r").unwrap_or(hash)))
+    }
+
+    /// Whether `lookup` finds an entry that can authenticate (`Found::Hash`), without
+    /// slicing out its hash: the `isuser` path.
+    pub(crate) fn exists(&self, user: &[u8], host: &[u8]) -> bool {
+        self.find_entry(user, host).is_some_and(|(slot, name_len)| {
+            matches!(self.after_name(slot, name_len).get(1), Some(&b) if b != b'\n')
+        })
+    }
+
+    /// The slot of the entry a request names (exact first, then domain-less) and the
+    /// length of that entry's name.
+    #[inline]
+    fn find_entry(&self, user: &[u8], host: &[u8]) -> Option<(u32, usize)> {
+        // None when the fields cannot name an entry (parse::request_name_ok's rule).
+        let (hu, exact) = self.seed.request(user, host)?;
+        if let Some(slot) = self.find(exact, user, Some(host)) {
+            return Some((slot, user.len() + 1 + host.len()));
+        }
+        if self.domainless == 0 {
             return None;
         }
-        self.get(user, Some(host)).or_else(|| self.get(user, None))
+        let slot = self.find(self.seed.key(hu, None), user, None)?;
+        Some((slot, user.len()))
     }
 
-    fn buf<'a>(&'a self, low: u32, data: &'a [u8]) -> &'a [u8] {
-        if low & FLAG_EXTRA != 0 {
-            &self.extra
-        } else {
-            data
-        }
+    /// Offset of a slot's entry in the joint (file bytes, then `extra`) space.
+    #[inline]
+    fn offset(&self, slot: u32) -> usize {
+        ((slot & ((1u32 << self.offset_bits) - 1)) - 1) as usize
     }
 
-    fn key_hash(&self, user: &[u8], domain: Option<&[u8]>) -> u64 {
-        let mut s = self.seed.build_hasher();
-        s.write(user);
-        match domain {
-            Some(d) => {
-                s.write_u8(1);
-                s.write(d);
-            }
-            None => s.write_u8(0),
-        }
-        s.finish()
+    /// The tag bits of a key hash, in place (the slot's bits above `offset_bits`).
+    #[inline]
+    fn tag(&self, h: u64) -> u32 {
+        let tag_mask = !((1u32 << self.offset_bits) - 1);
+        ((h >> 32) as u32) & tag_mask
     }
 
-    /// The slot holding this key, if any. `data` is passed because during `build` the
-    /// file bytes are not yet moved into `self`.
-    fn find(&self, h: u64, user: &[u8], domain: Option<&[u8]>, data: &[u8]) -> Option<u64> {
-        self.probe(h, user, domain, data)?.ok()
+    /// The slot holding this key, if any.
+    fn find(&self, h: u64, user: &[u8], domain: Option<&[u8]>) -> Option<u32> {
+        self.probe(h, user, domain, &self.data).ok()
     }
 
     /// One probe for both the duplicate check and the insertion: the existing slot for
-    /// this key, or `None` after storing `new` in the first free slot. The table always
-    /// has free slots (capacity > number of lines), so the probe ends.
+    /// this key, or `None` after storing `offset` in the first free slot. `data` is passed
+    /// because during `build` the file bytes are not yet moved into `self`.
     fn find_or_insert(
         &mut self,
         h: u64,
-        new: u64,
+        offset: usize,
         user: &[u8],
         domain: Option<&[u8]>,
         data: &[u8],
-    ) -> Option<u64> {
-        match self.probe(h, user, domain, data)? {
+    ) -> Option<u32> {
+        match self.probe(h, user, domain, data) {
             Ok(slot) => Some(slot),
             Err(free) => {
-                self.slots[free] = new;
+                // offset + 1 < 2^offset_bits: `widen` made room for every offset in use.
+                self.slots[free] = self.tag(h) | (offset as u32 + 1);
                 None
             }
         }
     }
 
     /// Linear probe from the key's home slot: `Ok(slot)` where the key is stored, or
-    /// `Err(index)` of the first empty slot (where it would go).
-    fn probe(
-        &self,
-        h: u64,
-        user: &[u8],
-        domain: Option<&[u8]>,
-        data: &[u8],
-    ) -> Option<Result<u64, usize>> {
-        let tag = h >> 32;
-        let mut i = (h as usize) & self.mask;
+    /// `Err(index)` of the first empty slot (where it would go). The table always has an
+    /// empty slot (capacity > number of lines), so the probe ends.
+    #[inline]
+    fn probe(&self, h: u64, user: &[u8], domain: Option<&[u8]>, data: &[u8]) -> Result<u32, usize> {
+        let slots = &self.slots[..];
+        let n = slots.len();
+        let tag = self.tag(h);
+        let tag_mask = !((1u32 << self.offset_bits) - 1);
+        // Home slot: the low 32 bits of the hash scaled to the table size.
+        let mut i = ((u64::from(h as u32) * n as u64) >> 32) as usize;
         loop {
-            let slot = *self.slots.get(i)?;
+            // Skip to the next slot that ends the run or carries our tag: one branch per
+            // slot (a miss walks ~13 slots at load 0.8).
+            let Some(k) = slots[i..]
+                .iter()
+                .position(|&s| (s == EMPTY) | ((s ^ tag) & tag_mask == 0))
+            else {
+                i = 0; // ran off the end: the run continues at the start
+                continue;
+            };
+            i += k;
+            let slot = slots[i];
             if slot == EMPTY {
-                return Some(Err(i));
+                return Err(i);
             }
-            if slot >> 32 == tag {
-                let low = slot as u32;
-                let off = (low & OFFSET_MASK) as usize;
-                if self
-                    .buf(low, data)
-                    .get(off..)
-                    .is_some_and(|s| name_matches(s, user, domain))
-                {
-                    return Some(Ok(slot));
-                }
+            let off = self.offset(slot);
+            let bytes = if off >= self.data_len {
+                self.extra.get(off - self.data_len..)
+            } else {
+                data.get(off..)
+            };
+            if bytes.is_some_and(|s| name_matches(s, user, domain)) {
+                return Ok(slot);
             }
-            i = (i + 1) & self.mask;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
         }
     }
 
     /// Line number of an indexed entry (only for warnings; counts newlines).
-    fn line_of(&self, slot: u64, data: &[u8]) -> u32 {
-        let low = slot as u32;
-        let off = low & OFFSET_MASK;
-        if low & FLAG_EXTRA != 0 {
+    fn line_of(&self, slot: u32, data: &[u8]) -> u32 {
+        let off = self.offset(slot);
+        if off >= self.data_len {
+            let off = (off - self.data_len) as u32;
             return self
                 .extra_lines
                 .iter()
                 .find(|&&(o, _)| o == off)
                 .map_or(0, |&(_, l)| l);
         }
-        let n = data[..(off as usize).min(data.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+        let n = parse::count_byte(b'\n', &data[..off.min(data.len())]);
         u32::try_from(n + 1).unwrap_or(u32::MAX)
     }
 }
 
 /// Whether `s` starts with `user[@domain]:`.
+#[inline]
 fn name_matches(s: &[u8], user: &[u8], domain: Option<&[u8]>) -> bool {
-    let Some(rest) = s.strip_prefix(user) else {
+    let n = user.len();
+    if !s.get(..n).is_some_and(|x| eq(x, user)) {
         return false;
+    }
+    let n = match domain {
+        Some(d) => {
+            let end = n + 1 + d.len();
+            if s.get(n) != Some(&b'@') || !s.get(n + 1..end).is_some_and(|x| eq(x, d)) {
+                return false;
+            }
+            end
+        }
+        None => n,
     };
-    let rest = match domain {
-        Some(d) => match rest.strip_prefix(b"@").and_then(|r| r.strip_prefix(d)) {
-            Some(r) => r,
-            None => return false,
-        },
-        None => rest,
-    };
-    rest.first() == Some(&b':')
+    s.get(n) == Some(&b':')
 }
 
 /// `user@domain` or `user` for logs.
@@ -438,6 +519,16 @@ mod tests {
     }
 
     #[test]
+    fn a_hash_ending_in_cr_survives_normalisation() {
+        // CRLF file, password ending in CR: the line's own CR goes, the password's stays,
+        // whether the entry is served from the file bytes or from the normalised copy.
+        let (t, _) = table("alice@x:{PLAIN}pw\r\r\nBob@X:{PLAIN}pw\r\r\nCy@x:{PLAIN}z\n");
+        assert_eq!(t.lookup(b"alice", b"x"), Some(Found::Hash(b"{PLAIN}pw\r")));
+        assert_eq!(t.lookup(b"bob", b"x"), Some(Found::Hash(b"{PLAIN}pw\r")));
+        assert_eq!(t.lookup(b"cy", b"x"), Some(Found::Hash(b"{PLAIN}z")));
+    }
+
+    #[test]
     fn bad_hash_blocks_and_is_reported() {
         let (t, r) = table("a@x:nonsense\na:{PLAIN}y\n");
         assert_eq!(t.lookup(b"a", b"x"), Some(Found::Blocked));
@@ -488,6 +579,62 @@ mod tests {
             c.most_common(),
             Some(Cost::Crypt(Scheme::Sha512Crypt, 5000))
         );
+    }
+
+    #[test]
+    fn offsets_past_the_file_widen_the_slots_without_losing_entries() {
+        // 100 normalised entries, then 300 that are copied to `extra`: the offset space
+        // grows past the file's own size, so every slot's tag loses its lowest bit.
+        let mut s = String::new();
+        for i in 0..100 {
+            s.push_str(&format!("u{i}@example.org:{{PLAIN}}a{i}\n"));
+        }
+        for i in 0..300 {
+            s.push_str(&format!("V{i}@Example.org:{{PLAIN}}b{i}\n"));
+        }
+        s.push_str("w@x:nonsense\n");
+        let bits_before = bits_for(s.len() + 1);
+        let (t, r) = table(&s);
+        assert_eq!((r.entries, r.not_normalised, r.bad_lines), (401, 300, 1));
+        assert!(
+            t.offset_bits > bits_before,
+            "{} {bits_before}",
+            t.offset_bits
+        );
+        for i in 0..100 {
+            let (a, b) = (format!("{{PLAIN}}a{i}"), format!("{{PLAIN}}b{i}"));
+            assert_eq!(
+                t.lookup(format!("u{i}").as_bytes(), b"example.org"),
+                Some(Found::Hash(a.as_bytes()))
+            );
+            assert_eq!(
+                t.lookup(format!("v{i}").as_bytes(), b"example.org"),
+                Some(Found::Hash(b.as_bytes()))
+            );
+            assert!(t.exists(format!("v{i}").as_bytes(), b"example.org"));
+            assert!(!t.exists(format!("V{i}").as_bytes(), b"example.org"));
+        }
+        assert_eq!(t.lookup(b"w", b"x"), Some(Found::Blocked));
+        assert!(!t.exists(b"w", b"x"));
+    }
+
+    #[test]
+    fn exists_agrees_with_lookup() {
+        let (t, _) =
+            table("a@x:{PLAIN}1\nb@x:bad\nB@Y:bad\nc:{PLAIN}3\nD@x:{PLAIN}4\nlast@x:{PLAIN}5");
+        for user in ["a", "b", "c", "d", "last", "zz", "A", "B"] {
+            for host in ["x", "y", "z", "x\n"] {
+                let (u, h) = (user.as_bytes(), host.as_bytes());
+                assert_eq!(
+                    t.exists(u, h),
+                    matches!(t.lookup(u, h), Some(Found::Hash(_))),
+                    "{user}@{host}"
+                );
+            }
+        }
+        assert!(t.exists(b"c", b"anything"));
+        assert!(t.exists(b"last", b"x"));
+        assert!(!t.exists(b"b", b"y"));
     }
 
     #[test]

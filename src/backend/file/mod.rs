@@ -26,6 +26,7 @@ use crate::request::Request;
 
 pub(crate) mod edit;
 pub(crate) mod index;
+pub(crate) mod keyhash;
 pub(crate) mod parse;
 pub(crate) mod watch;
 pub(crate) mod write;
@@ -262,7 +263,7 @@ impl FileBackend {
     }
 
     fn exists(&self, user: &[u8], host: &[u8]) -> bool {
-        matches!(self.table.lookup(user, host), Some(Found::Hash(_)))
+        self.table.exists(user, host)
     }
 
     fn write(&mut self, req: &Request<'_>, deadline: Instant) -> Verdict {

@@ -55,52 +55,8 @@ pub(crate) fn lines(data: &[u8]) -> impl Iterator<Item = (u32, usize, &[u8])> {
 /// not reach the hash parser or the name normaliser.
 pub(crate) const MAX_LINE: usize = 8192;
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// The eight bytes at `hay[i..i + 8]` (caller checks the bounds).
-#[inline(always)]
-fn word(hay: &[u8], i: usize) -> u64 {
-    debug_assert!(i + 8 <= hay.len());
-    // SAFETY: callers guarantee i + 8 <= hay.len(); read_unaligned needs no alignment.
-    unsafe { std::ptr::read_unaligned(hay.as_ptr().add(i).cast::<u64>()) }
-}
-
-/// Whether any byte of `w` is zero (exact: the classic `(w - LO) & !w & HI` test).
-#[inline(always)]
-fn has_zero(w: u64) -> bool {
-    w.wrapping_sub(LO) & !w & HI != 0
-}
-
-/// Index of the first `needle` in `hay`, eight bytes at a time. The release profile
-/// optimises for size, which leaves byte loops unvectorised; loading 100,000 users
-/// spends most of its time finding line ends.
-pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
-    let pat = LO.wrapping_mul(u64::from(needle));
-    let mut i = 0;
-    while i + 8 <= hay.len() {
-        if has_zero(word(hay, i) ^ pat) {
-            break;
-        }
-        i += 8;
-    }
-    hay[i..].iter().position(|&b| b == needle).map(|p| i + p)
-}
-
-/// Number of `needle` bytes in `hay`, eight bytes at a time.
-pub(crate) fn count_byte(needle: u8, hay: &[u8]) -> usize {
-    let pat = LO.wrapping_mul(u64::from(needle));
-    let mut n = 0usize;
-    let mut i = 0;
-    while i + 8 <= hay.len() {
-        let x = word(hay, i) ^ pat;
-        // Exact per-byte zero flags (no borrow between bytes): high bit set where x == 0.
-        let z = !(((x & !HI).wrapping_add(!HI)) | x) & HI;
-        n += z.count_ones() as usize;
-        i += 8;
-    }
-    n + hay[i..].iter().filter(|&&b| b == needle).count()
-}
+use crate::wire::bytes::{HI, LO, word};
+pub(crate) use crate::wire::bytes::{count_byte, find_byte};
 
 /// Classifies one line (without its `\n`).
 pub(crate) fn parse_line(line: &[u8]) -> Line<'_> {
@@ -192,11 +148,36 @@ fn lower(s: &str) -> Cow<'_, [u8]> {
 /// Whether request fields can name an entry at all: a localpart with `@` or `:` (or a
 /// domain with either) could otherwise alias another entry's key. Requests arrive
 /// normalised and are compared byte for byte; anything else simply cannot match.
+#[inline]
 pub(crate) fn request_name_ok(user: &[u8], host: &[u8]) -> bool {
-    !user.is_empty()
-        && !host.is_empty()
-        && !user.iter().any(|&b| b == b'@' || b == b':' || b == b'\n')
-        && !host.iter().any(|&b| b == b'@' || b == b':' || b == b'\n')
+    !user.is_empty() && !host.is_empty() && !has_separator(user) && !has_separator(host)
+}
+
+/// Whether `s` holds a `@`, `:` or `\n`, eight bytes at a time (this runs on every
+/// request; the byte loop it replaces was a tenth of the `isuser` cost).
+fn has_separator(s: &[u8]) -> bool {
+    const AT: u64 = LO.wrapping_mul(b'@' as u64);
+    const COLON: u64 = LO.wrapping_mul(b':' as u64);
+    const NL: u64 = LO.wrapping_mul(b'\n' as u64);
+    // Any zero byte in one of the three comparisons (the exact `(x - LO) & !x & HI` test).
+    #[inline(always)]
+    fn hit(w: u64) -> bool {
+        let (a, c, n) = (w ^ AT, w ^ COLON, w ^ NL);
+        (a.wrapping_sub(LO) & !a | c.wrapping_sub(LO) & !c | n.wrapping_sub(LO) & !n) & HI != 0
+    }
+    let len = s.len();
+    if len < 8 {
+        return s.iter().any(|&b| matches!(b, b'@' | b':' | b'\n'));
+    }
+    let mut i = 0;
+    while i + 8 <= len {
+        if hit(word(s, i)) {
+            return true;
+        }
+        i += 8;
+    }
+    // The last 8 bytes, overlapping what was already seen.
+    i != len && hit(word(s, len - 8))
 }
 
 #[cfg(test)]
@@ -316,8 +297,29 @@ mod tests {
     }
 
     #[test]
+    fn separator_search_matches_naive() {
+        let naive = |s: &[u8]| s.iter().any(|&b| matches!(b, b'@' | b':' | b'\n'));
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for len in 0..base.len() {
+            assert!(!has_separator(&base[..len]), "clean {len}");
+            for at in 0..len {
+                for sep in [b'@', b':', b'\n', b'?', b'A', 0x80, 0xc0, 0, b'\n' + 1] {
+                    let mut v = base[..len].to_vec();
+                    v[at] = sep;
+                    assert_eq!(has_separator(&v), naive(&v), "{len} {at} {sep}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn request_names() {
         assert!(request_name_ok(b"alice", b"example.org"));
+        assert!(!request_name_ok(b"alice", b"example.org\n"));
+        assert!(!request_name_ok(
+            b"averyveryverylonglocalpart:x",
+            b"example.org"
+        ));
         assert!(!request_name_ok(b"a@b", b"example.org"));
         assert!(!request_name_ok(b"a", b"x:y"));
         assert!(!request_name_ok(b"", b"x"));
