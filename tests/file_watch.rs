@@ -184,3 +184,29 @@ fn no_stat_per_request_while_nothing_changes() {
         "{stats} stat calls for 500 requests on an unchanged file"
     );
 }
+
+/// What inotify cannot see is still seen within about a second: here the users file's
+/// grandparent directory is swapped for another tree (the watched directories are the old
+/// ones, now elsewhere, and they see no event), which only the once-a-second `stat` finds.
+#[test]
+fn changes_inotify_cannot_see_are_seen_within_a_second() {
+    let d = Scratch::new("watch-backstop");
+    fs::create_dir_all(d.path("a/b")).unwrap();
+    let users = d.write("a/b/users", version(0), 0o640);
+    let mut h = Helper::spawn(&d.config(&users, ""));
+    assert!(h.isuser("u0", "example.org"));
+    fs::create_dir_all(d.path("new/b")).unwrap();
+    d.write("new/b/users", version(1), 0o640);
+    fs::rename(d.path("a"), d.path("old")).unwrap();
+    fs::rename(d.path("new"), d.path("a")).unwrap();
+    let t = std::time::Instant::now();
+    while !h.isuser("u1", "example.org") {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(3),
+            "the swapped tree was not seen within 3 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!h.isuser("u0", "example.org"));
+    assert_eq!(h.finish(), Some(0));
+}

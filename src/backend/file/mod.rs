@@ -177,12 +177,13 @@ impl FileBackend {
     }
 
     /// Re-reads the file if its identity changed. Keeps the last good copy otherwise.
-    fn refresh(&mut self) {
+    /// `deadline` stands for the time (see [`watch::Watch::should_look`]).
+    fn refresh(&mut self, deadline: Instant) {
         if !self.live {
             return;
         }
         if let Some(w) = &mut self.watch {
-            if !w.should_look() {
+            if !w.should_look(deadline) {
                 return;
             }
         }
@@ -410,7 +411,7 @@ impl Backend for FileBackend {
     }
 
     fn handle(&mut self, request: &Request<'_>, deadline: Instant) -> Verdict {
-        self.refresh();
+        self.refresh(deadline);
         match *request {
             Request::Auth {
                 user,

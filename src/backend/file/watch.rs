@@ -115,14 +115,17 @@ impl Watch {
     /// True if the file must be looked at (`stat`) now: an event came since the last
     /// look, or the last look is [`RECHECK`] old.
     ///
+    /// `now` may be any clock reading that advances with time, offset by a constant: the
+    /// request's deadline (its arrival plus the configured deadline) serves, and saves a
+    /// clock read per request (a tenth of a pipelined request's cost).
+    ///
     /// Before saying so it re-arms the watch on whatever the path names now (a file
     /// renamed into place is a new inode; a symlink may point elsewhere), then drains the
     /// queue: a change after this point raises a new alarm, a change before it is seen by
     /// the caller's `stat`.
-    pub(crate) fn should_look(&mut self) -> bool {
+    pub(crate) fn should_look(&mut self, now: Instant) -> bool {
         let events = EVENTS.load(Ordering::SeqCst);
-        let now = Instant::now();
-        if events == self.seen && now.duration_since(self.last_look) < RECHECK {
+        if events == self.seen && now.saturating_duration_since(self.last_look) < RECHECK {
             return false;
         }
         self.seen = events;
