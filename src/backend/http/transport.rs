@@ -310,15 +310,7 @@ impl Transport {
 
         let mut conn = self.connection(url, now).map_err(failure)?;
         let body = body.as_ref().map(|b| b.as_bytes());
-        let (reply, reusable) = match exchange(&mut *conn, request, body, &mut self.scratch) {
-            Ok(r) => r,
-            Err(f) => {
-                // The connection is dropped: what it never sent (the request, maybe a
-                // password) must not go with it unwiped.
-                wipe_bytes(conn.buffers().output());
-                return Err(f);
-            }
-        };
+        let (reply, reusable) = exchange(&mut *conn, request, body, &mut self.scratch)?;
         if reusable && conn.buffers().input().is_empty() && conn.is_open() {
             self.idle.push(Idle {
                 key: key(url),
@@ -395,6 +387,21 @@ fn exchange(
     request: Request<()>,
     body: Option<&[u8]>,
     scratch: &mut [u8; MAX_BODY as usize + 1],
+) -> Result<(Reply, bool), Failure> {
+    let result = send_and_receive(conn, request, body, scratch);
+    if result.is_err() {
+        // The connection is dropped: what it did not send (the request, maybe a
+        // password) must not go with it unwiped.
+        wipe_bytes(conn.buffers().output());
+    }
+    result
+}
+
+fn send_and_receive(
+    conn: &mut dyn UreqTransport,
+    request: Request<()>,
+    body: Option<&[u8]>,
+    body_buf: &mut [u8; MAX_BODY as usize + 1],
 ) -> Result<(Reply, bool), Failure> {
     let mut call = Call::new(request).map_err(proto)?.proceed();
     // Request line and headers, and a POST body after them in the same write.
@@ -491,7 +498,7 @@ fn exchange(
 
     // The body, up to MAX_BODY: one byte more is a fault, and we stop reading there.
     let close_delimited = call.body_mode() == BodyMode::CloseDelimited;
-    let body = scratch;
+    let body = body_buf;
     let mut len = 0;
     let mut closed = false;
     loop {
@@ -601,6 +608,149 @@ fn base64_into(out: &mut SecretBuf, data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ureq::unversioned::transport::{Buffers, LazyBuffers};
+
+    /// The far end of a connection, scripted: keeps what each transmit sent, answers
+    /// `reply` (then end of stream) to reads.
+    #[derive(Debug)]
+    struct Script {
+        buffers: LazyBuffers,
+        sent: Vec<Vec<u8>>,
+        reply: Vec<u8>,
+    }
+
+    impl Script {
+        fn new(reply: &[u8]) -> Script {
+            Script {
+                buffers: LazyBuffers::new(INPUT_BUFFER, OUTPUT_BUFFER),
+                sent: Vec::new(),
+                reply: reply.to_vec(),
+            }
+        }
+    }
+
+    impl UreqTransport for Script {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+        fn transmit_output(&mut self, n: usize, _: NextTimeout) -> Result<(), ureq::Error> {
+            self.sent.push(self.buffers.output()[..n].to_vec());
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> Result<bool, ureq::Error> {
+            let buf = self.buffers.input_append_buf();
+            let n = self.reply.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.reply[..n]);
+            self.reply.drain(..n);
+            self.buffers.input_appended(n);
+            Ok(n > 0)
+        }
+        fn is_open(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn post(form: &str) -> Request<()> {
+        let mut r = Request::new(());
+        *r.method_mut() = Method::POST;
+        *r.uri_mut() = Uri::from_static("http://api.test/auth/check_password");
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(form.len()));
+        r
+    }
+
+    fn run(reply: &[u8], form: &str) -> (Script, Result<(Reply, bool), Failure>) {
+        let mut conn = Script::new(reply);
+        let mut buf = [0; MAX_BODY as usize + 1];
+        let r = exchange(&mut conn, post(form), Some(form.as_bytes()), &mut buf);
+        (conn, r)
+    }
+
+    #[test]
+    fn post_is_one_write_and_a_complete_answer_keeps_the_connection() {
+        let (conn, r) = run(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ntrue",
+            "user=a&pass=b",
+        );
+        let (reply, reuse) = r.unwrap();
+        assert_eq!(
+            (reply.status, &reply.body[..], reuse),
+            (200, &b"true"[..], true)
+        );
+        assert_eq!(conn.sent.len(), 1, "headers and body in one write");
+        let sent = String::from_utf8(conn.sent[0].clone()).unwrap();
+        assert!(
+            sent.starts_with("POST /auth/check_password HTTP/1.1\r\n"),
+            "{sent}"
+        );
+        assert!(sent.ends_with("\r\n\r\nuser=a&pass=b"), "{sent}");
+        assert!(sent.contains("\r\nhost: api.test\r\n"), "{sent}");
+    }
+
+    #[test]
+    fn connection_kept_only_when_neither_side_closes() {
+        for (answer, reuse) in [
+            (
+                &b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\ntrue"[..],
+                false,
+            ),
+            // close-delimited: the body ends at end of stream
+            (b"HTTP/1.1 200 OK\r\n\r\ntrue", false),
+            (b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\ntrue", false),
+            // a redirect is returned, never followed
+            (
+                b"HTTP/1.1 302 Found\r\nLocation: http://x/\r\nContent-Length: 0\r\n\r\n",
+                false,
+            ),
+            (b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", true),
+        ] {
+            let (_, r) = run(answer, "a=b");
+            let (reply, kept) = r.unwrap();
+            assert_eq!(kept, reuse, "{:?}", String::from_utf8_lossy(answer));
+            assert!(reply.body.is_empty() || reply.body == b"true");
+        }
+    }
+
+    #[test]
+    fn body_cap_is_exact() {
+        let answer = |n: usize| {
+            let mut a = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+            a.resize(a.len() + n, b' ');
+            a
+        };
+        let (_, r) = run(&answer(MAX_BODY as usize), "a=b");
+        assert_eq!(r.unwrap().0.body.len(), MAX_BODY as usize);
+        let (_, r) = run(&answer(MAX_BODY as usize + 1), "a=b");
+        assert!(matches!(r, Err(Failure::BodyTooLarge)));
+        // close-delimited too
+        let mut a = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+        a.resize(a.len() + 100_000, b' ');
+        let (_, r) = run(&a, "a=b");
+        assert!(matches!(r, Err(Failure::BodyTooLarge)));
+    }
+
+    #[test]
+    fn cut_answers_are_faults() {
+        for answer in [
+            &b""[..],
+            b"HTTP/1.1 200 OK\r\nContent-Le",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\ntrue",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ntrue\r\n",
+        ] {
+            let (_, r) = run(answer, "a=b");
+            assert!(r.is_err(), "{:?}", String::from_utf8_lossy(answer));
+        }
+    }
+
+    #[test]
+    fn a_failed_exchange_leaves_no_request_in_the_output_buffer() {
+        let (mut conn, r) = run(b"this is not http\r\n\r\n", "user=a&pass=hunter2");
+        assert!(r.is_err());
+        let out = conn.buffers().output();
+        assert!(out.iter().all(|&b| b == 0), "request left in the buffer");
+        // what the server got was the request (the buffer was not wiped before sending)
+        assert!(conn.sent[0].ends_with(b"pass=hunter2"));
+    }
 
     #[test]
     fn base64_vectors() {
