@@ -186,6 +186,9 @@ pub struct Transport {
     /// large), then copied out at its size.
     scratch: Box<[u8; MAX_BODY as usize + 1]>,
     user_agent: HeaderValue,
+    /// The `Host` header of the last scheme and authority asked, built once (ureq-proto
+    /// would format and copy it for every request).
+    host: Option<(Key, HeaderValue)>,
     /// `Basic ...` header value, if the API wants credentials. Never logged (marked
     /// sensitive), and shared by every request instead of copied into each.
     authorization: Option<HeaderValue>,
@@ -254,6 +257,7 @@ impl Transport {
             idle: Vec::new(),
             scratch: Box::new([0; MAX_BODY as usize + 1]),
             user_agent: HeaderValue::from_static(USER_AGENT),
+            host: None,
             authorization,
             connect_timeout: settings.connect_timeout,
             deadlines,
@@ -301,7 +305,9 @@ impl Transport {
             );
             *request.uri_mut() = Uri::from_parts(parts).map_err(|_| bad_url())?;
         }
+        let host = self.host(url).ok_or_else(bad_url)?;
         let h = request.headers_mut();
+        h.insert(header::HOST, host);
         h.insert(header::USER_AGENT, self.user_agent.clone());
         h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         if let Some(a) = &self.authorization {
@@ -322,6 +328,18 @@ impl Transport {
             }
         }
         Ok(reply)
+    }
+
+    /// [`host_header`]`(url)`, remembered for the next request to the same place.
+    fn host(&mut self, url: &Uri) -> Option<HeaderValue> {
+        if let Some((k, v)) = &self.host {
+            if same_key(k, url) {
+                return Some(v.clone());
+            }
+        }
+        let value = host_header(url)?;
+        self.host = Some((key(url), value.clone()));
+        Some(value)
     }
 
     /// An idle connection to `url`'s scheme and authority that still looks open, or a new
@@ -367,6 +385,27 @@ type Key = (Option<Scheme>, Option<Authority>);
 
 fn key(url: &Uri) -> Key {
     (url.scheme().cloned(), url.authority().cloned())
+}
+
+/// `url`'s `Host` header: its host, and its port unless the scheme's default (what
+/// ureq-proto sends when the request has none).
+fn host_header(url: &Uri) -> Option<HeaderValue> {
+    let host = url.host()?;
+    let value = match (url.port_u16(), url.scheme().and_then(default_port)) {
+        (Some(p), Some(d)) if p != d => format!("{host}:{p}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::from_maybe_shared(Bytes::from(value)).ok()
+}
+
+fn default_port(scheme: &Scheme) -> Option<u16> {
+    if *scheme == Scheme::HTTPS {
+        Some(443)
+    } else if *scheme == Scheme::HTTP {
+        Some(80)
+    } else {
+        None
+    }
 }
 
 fn same_key(key: &Key, url: &Uri) -> bool {
@@ -708,6 +747,33 @@ mod tests {
             let (reply, kept) = r.unwrap();
             assert_eq!(kept, reuse, "{:?}", String::from_utf8_lossy(answer));
             assert!(reply.body.is_empty() || reply.body == b"true");
+        }
+    }
+
+    #[test]
+    fn host_header_as_ureq_proto_writes_it() {
+        for (url, host) in [
+            ("http://api.test/a", "api.test"),
+            ("http://api.test:80/a", "api.test"),
+            ("http://api.test:8080/a", "api.test:8080"),
+            ("https://api.test:443/a", "api.test"),
+            ("https://api.test:80/a", "api.test:80"),
+            ("https://[::1]:8443/a", "[::1]:8443"),
+            (
+                "http://127.0.0.1:8390/auth/check_password",
+                "127.0.0.1:8390",
+            ),
+        ] {
+            let url = Uri::try_from(url).unwrap();
+            assert_eq!(host_header(&url).unwrap(), host);
+            // what ureq-proto sends when the request has no Host header
+            let mut r = Request::new(());
+            *r.uri_mut() = url;
+            let mut conn = Script::new(b"HTTP/1.1 204 No Content\r\n\r\n");
+            let mut buf = [0; MAX_BODY as usize + 1];
+            exchange(&mut conn, r, None, &mut buf).unwrap();
+            let sent = String::from_utf8(conn.sent[0].clone()).unwrap();
+            assert!(sent.contains(&format!("\r\nhost: {host}\r\n")), "{sent}");
         }
     }
 
