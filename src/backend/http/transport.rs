@@ -409,7 +409,10 @@ fn default_port(scheme: &Scheme) -> Option<u16> {
 }
 
 fn same_key(key: &Key, url: &Uri) -> bool {
-    key.0.as_ref() == url.scheme() && key.1.as_ref() == url.authority()
+    // Byte for byte (`Authority`'s own `==` ignores case, one byte at a time): a name
+    // spelt in another case is another key, which costs at most a connection.
+    key.0.as_ref() == url.scheme()
+        && key.1.as_ref().map(Authority::as_str) == url.authority().map(Authority::as_str)
 }
 
 fn proto(e: ureq_proto::Error) -> Failure {
