@@ -4,7 +4,7 @@
 //! connector chain with our resolver, TCP, TLS and scrubbing layers. ureq's agent did this
 //! for us until it was most of the CPU time of a keep-alive request (~48k of ~62k
 //! instructions: request building, its pool, timers, body reader layers); what it did
-//! that we need is here, in [`exchange`] and [`Transport::connection`].
+//! that we need is here, in `exchange` and `Transport::connection`.
 //!
 //! Why these rules:
 //! - keep-alive: a connection goes back to the idle list only after a response was read
