@@ -2,8 +2,8 @@
 //!
 //! Each request becomes one HTTP call to `<http_url>/<method>` (two for `removeuser3`),
 //! answered within the request's deadline. The answer table is the pure
-//! [`verdict::verdict_from`]; the transport ([`transport`]) is one keep-alive ureq Agent
-//! with every timeout inside the deadline; [`cache`] optionally remembers successes.
+//! [`verdict::verdict_from`]; the transport ([`transport`]) keeps connections alive and
+//! every wait inside the deadline; [`cache`] optionally remembers successes.
 //!
 //! Fault handling, the reason this module exists rather than a 40-line script: anything
 //! that is not a clear yes or no from the API (refused, black-holed, slow, 5xx, garbage,

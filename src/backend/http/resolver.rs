@@ -214,7 +214,7 @@ fn resolved(addrs: &[SocketAddr]) -> ResolvedSocketAddrs {
     out
 }
 
-/// The resolver given to ureq's agent.
+/// The resolver of the transport (and of ureq's CONNECT-proxy connector).
 pub struct CachingResolver(Arc<Shared>);
 
 /// Lets the connector drop a name whose addresses did not answer.

@@ -1,16 +1,17 @@
 //! Keeping passwords out of the HTTP backend's memory once a request is over.
 //!
-//! A password travels in the form (POST body or GET query) we build, then in ureq's request
+//! A password travels in the form (POST body or GET query) we build, then in the request
 //! buffer on the connection (plaintext, before TLS). Both outlive the request unless wiped:
-//! the form's allocation is freed without being cleared, and ureq's buffer belongs to the
-//! pooled connection and is only overwritten by a later request of at least that length.
+//! the form's allocation is freed without being cleared, and the buffer belongs to the
+//! kept-alive connection and is only overwritten by a later request of at least that length.
 //! - [`SecretBuf`]: the form and the GET path+query are built in one exactly-sized
 //!   allocation (never reallocated, so no stale copy is left behind) wiped when dropped;
-//!   handed to ureq as the `Uri`'s path without a copy (`Bytes::from_owner`), so the wipe
-//!   happens when ureq drops its last reference.
+//!   handed to ureq-proto as the `Uri`'s path without a copy (`Bytes::from_owner`), so the
+//!   wipe happens when the request's last reference is dropped.
 //! - [`ScrubConnector`]: the last link of the connector chain (outermost, above TLS, so it
-//!   sees the plaintext buffer ureq writes into): after each send, the bytes just sent are
-//!   wiped.
+//!   sees the plaintext buffer the request is written into): after each send, the bytes just
+//!   sent are wiped; a request that fails before it is sent is wiped by the transport
+//!   (`transport::exchange`).
 
 use std::fmt;
 

@@ -118,7 +118,7 @@ fn roots(settings: &HttpSettings) -> Result<Vec<Certificate<'static>>, HttpSetup
     )))
 }
 
-/// The agent's TLS settings. `https` false (plain-http URL): nothing is loaded, but a
+/// The transport's TLS settings. `https` false (plain-http URL): nothing is loaded, but a
 /// client certificate, if configured, must still be valid.
 pub fn config(settings: &HttpSettings, https: bool) -> Result<TlsConfig, HttpSetupError> {
     let provider = provider();
