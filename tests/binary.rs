@@ -398,6 +398,15 @@ fn openpty() -> Pty {
     }
 }
 
+/// The helper with the pty's slave as stdin, stdout and stderr, as lpty starts it.
+fn spawn_on(pty: &Pty, config: &Path) -> Child {
+    let mut c = cmd(config);
+    c.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    c.spawn().unwrap()
+}
+
 fn termios(fd: &OwnedFd) -> libc::termios {
     // SAFETY: plain data filled by tcgetattr.
     unsafe {
@@ -443,11 +452,7 @@ fn pseudo_terminal_like_prosody() {
     let dir = Dir::new("pty");
     let config = setup(&dir); // logs to stderr at debug: must be suppressed on a terminal
     let pty = openpty();
-    let mut c = cmd(&config);
-    c.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    let mut child = c.spawn().unwrap();
+    let mut child = spawn_on(&pty, &config);
 
     // The helper switches the terminal to raw mode at start.
     let t = Instant::now();
@@ -523,11 +528,7 @@ fn input_queued_before_start_is_discarded_unread() {
     write_master(&pty.master, b"auth:alice:example.org:s3cret: with colon\n");
     write_master(&pty.master, b"auth:alice:example.org:stale-wrong\n");
     let _echo = read_master(&pty.master, Duration::from_millis(100));
-    let mut c = cmd(&config);
-    c.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    let mut child = c.spawn().unwrap();
+    let mut child = spawn_on(&pty, &config);
     let t = Instant::now();
     while termios(&pty.slave).c_lflag & libc::ECHO != 0 {
         assert!(t.elapsed() < Duration::from_secs(5), "never went raw");
@@ -566,11 +567,7 @@ fn start_failure_under_a_terminal_exits_zero_silently() {
     )
     .unwrap();
     let pty = openpty();
-    let mut c = cmd(&config);
-    c.stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-    let mut child = c.spawn().unwrap();
+    let mut child = spawn_on(&pty, &config);
     drop(pty.slave);
     write_master(&pty.master, b"auth:alice:example.org:pw\n");
     let status = wait_timeout(&mut child, Duration::from_secs(5)).expect("helper did not exit");
