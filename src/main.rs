@@ -116,8 +116,8 @@ fn run() -> u8 {
 /// helper only after status 0 (PROTOCOLS.md §4); after any other it refuses every login on
 /// that host until Prosody itself restarts, even once the admin has fixed the file. With 0,
 /// logins still fail while the problem lasts (each attempt starts a helper that logs the
-/// error to syslog and exits), and work again as soon as it is fixed. Under ejabberd
-/// (pipes) and at a shell the usual non-zero statuses stay.
+/// error to syslog and exits), and work again as soon as it is fixed. Over pipes (ejabberd)
+/// the usual non-zero statuses stay; at a shell `config check` is the way to see errors.
 const START_FAILED_ON_TTY: u8 = 0;
 
 /// An exit status from the admin commands (0..=2).
