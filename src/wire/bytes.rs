@@ -1,5 +1,5 @@
 //! Byte searches eight bytes at a time (SWAR), for the framing, the request parser and the
-//! users-file loader: the hot loops of a build tuned for size.
+//! users-file loader and the name checks: the hot loops of a build tuned for size.
 
 pub(crate) const LO: u64 = 0x0101_0101_0101_0101;
 pub(crate) const HI: u64 = 0x8080_8080_8080_8080;
@@ -18,6 +18,15 @@ pub(crate) fn word(hay: &[u8], i: usize) -> u64 {
 #[inline(always)]
 fn zero_flags(x: u64) -> u64 {
     !(((x & !HI).wrapping_add(!HI)) | x) & HI
+}
+
+/// Non-zero when a byte of `w` is `@`, `:` or `\n`, the bytes no user or host name may hold
+/// (the any-zero-byte test on the three comparisons: exact as an any-byte answer; zero
+/// padding bytes are none of the three).
+#[inline(always)]
+pub(crate) fn name_separators(w: u64) -> u64 {
+    let (a, c, n) = (w ^ (LO * 0x40), w ^ (LO * 0x3a), w ^ (LO * 0x0a));
+    (a.wrapping_sub(LO) & !a | c.wrapping_sub(LO) & !c | n.wrapping_sub(LO) & !n) & HI
 }
 
 /// Index of the first `needle` in `hay`, eight bytes at a time. The release profile

@@ -140,6 +140,26 @@ def port_open(port):
         return False
 
 
+def kill_leftovers(server, needles):
+    """SIGKILL the server's process group (then reap it) and every process whose command
+    line names one of `needles` (our unique work dir, node name): only ours."""
+    if server is not None:
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+    for needle in needles:
+        for pid in processes_matching(needle):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def processes_matching(needle):
     """{pid: argv} of live processes whose command line contains `needle`."""
     found = {}
@@ -333,21 +353,7 @@ class World:
             except subprocess.TimeoutExpired:
                 pass
             self.server_exited(15)
-        if self.server is not None:
-            try:
-                os.killpg(self.server.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                self.server.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        for needle in (str(self.work), self.node):
-            for pid in processes_matching(needle):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        kill_leftovers(self.server, (str(self.work), self.node))
         if self.api is not None:
             self.api.shutdown()
 

@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import run as e2e  # noqa: E402  (the ejabberd suite: Results, client driver, helpers)
-from run import Results, client, expect, free_port, log, port_open, processes_matching, wait_for  # noqa: E402
+from run import Results, client, expect, free_port, kill_leftovers, log, port_open, processes_matching, wait_for  # noqa: E402
 
 PROSODY = "/usr/bin/prosody"
 PROSODY_USER = "prosody"
@@ -318,20 +318,7 @@ VirtualHost {recover_host}
             except ProcessLookupError:
                 pass
             self.server_exited(10)
-        if self.server is not None:
-            try:
-                os.killpg(self.server.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                self.server.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-        for pid in processes_matching(str(self.work)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_leftovers(self.server, (str(self.work),))
 
     # -- logs ----------------------------------------------------------------------------
 

@@ -28,6 +28,8 @@
 //! same "minimal HashDoS resistance" claim). What it needs is only that, without the key,
 //! names cannot be chosen to collide more often than chance.
 
+use crate::wire::bytes::{name_separators, word};
+
 /// Key material for one table (one load of the users file).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Seed {
@@ -40,23 +42,6 @@ pub(crate) struct Seed {
 fn fold(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
-}
-
-/// Non-zero when a byte of `w` is `@`, `:` or `\n` (the exact any-zero-byte test on the
-/// three comparisons; zero padding bytes are none of them).
-#[inline(always)]
-fn separators(w: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let (a, c, n) = (w ^ (LO * 0x40), w ^ (LO * 0x3a), w ^ (LO * 0x0a));
-    (a.wrapping_sub(LO) & !a | c.wrapping_sub(LO) & !c | n.wrapping_sub(LO) & !n) & HI
-}
-
-#[inline(always)]
-fn load8(s: &[u8], i: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&s[i..i + 8]);
-    u64::from_le_bytes(w)
 }
 
 #[inline(always)]
@@ -75,7 +60,7 @@ impl Seed {
         let mut k = [0u64; 4];
         if crate::hash::random_bytes(&mut b).is_ok() {
             for (k, c) in k.iter_mut().zip(b.chunks_exact(8)) {
-                *k = load8(c, 0);
+                *k = word(c, 0);
             }
         } else {
             use std::hash::BuildHasher;
@@ -107,7 +92,7 @@ impl Seed {
         let mut s1 = self.k[1];
         if len <= 16 {
             let (a, b) = if len >= 8 {
-                (load8(bytes, 0), load8(bytes, len - 8))
+                (word(bytes, 0), word(bytes, len - 8))
             } else if len >= 4 {
                 (load4(bytes, 0), load4(bytes, len - 4))
             } else if len > 0 {
@@ -122,20 +107,20 @@ impl Seed {
             };
             s0 ^= a;
             s1 ^= b;
-            return (fold(s0, s1), separators(a) | separators(b) != 0);
+            return (fold(s0, s1), name_separators(a) | name_separators(b) != 0);
         }
         // Longer: 16 bytes a step, the last (possibly overlapping) 16 bytes at the end.
         let mut sep = 0;
         let mut i = 0;
         while i + 16 < len {
-            let (a, b) = (load8(bytes, i), load8(bytes, i + 8));
-            sep |= separators(a) | separators(b);
+            let (a, b) = (word(bytes, i), word(bytes, i + 8));
+            sep |= name_separators(a) | name_separators(b);
             s0 = fold(a ^ s0, b ^ s1);
             s1 = s1.wrapping_add(self.k[3]);
             i += 16;
         }
-        let (a, b) = (load8(bytes, len - 16), load8(bytes, len - 8));
-        sep |= separators(a) | separators(b);
+        let (a, b) = (word(bytes, len - 16), word(bytes, len - 8));
+        sep |= name_separators(a) | name_separators(b);
         (fold(a ^ s0, b ^ s1 ^ self.k[2]), sep != 0)
     }
 

@@ -55,8 +55,8 @@ pub(crate) fn lines(data: &[u8]) -> impl Iterator<Item = (u32, usize, &[u8])> {
 /// not reach the hash parser or the name normaliser.
 pub(crate) const MAX_LINE: usize = 8192;
 
-use crate::wire::bytes::{HI, LO, word};
 pub(crate) use crate::wire::bytes::{count_byte, find_byte};
+use crate::wire::bytes::{name_separators, word};
 
 /// Classifies one line (without its `\n`).
 pub(crate) fn parse_line(line: &[u8]) -> Line<'_> {
@@ -153,31 +153,21 @@ pub(crate) fn request_name_ok(user: &[u8], host: &[u8]) -> bool {
     !user.is_empty() && !host.is_empty() && !has_separator(user) && !has_separator(host)
 }
 
-/// Whether `s` holds a `@`, `:` or `\n`, eight bytes at a time (this runs on every
-/// request; the byte loop it replaces was a tenth of the `isuser` cost).
+/// Whether `s` holds a `@`, `:` or `\n`, eight bytes at a time.
 fn has_separator(s: &[u8]) -> bool {
-    const AT: u64 = LO.wrapping_mul(b'@' as u64);
-    const COLON: u64 = LO.wrapping_mul(b':' as u64);
-    const NL: u64 = LO.wrapping_mul(b'\n' as u64);
-    // Any zero byte in one of the three comparisons (the exact `(x - LO) & !x & HI` test).
-    #[inline(always)]
-    fn hit(w: u64) -> bool {
-        let (a, c, n) = (w ^ AT, w ^ COLON, w ^ NL);
-        (a.wrapping_sub(LO) & !a | c.wrapping_sub(LO) & !c | n.wrapping_sub(LO) & !n) & HI != 0
-    }
     let len = s.len();
     if len < 8 {
         return s.iter().any(|&b| matches!(b, b'@' | b':' | b'\n'));
     }
     let mut i = 0;
     while i + 8 <= len {
-        if hit(word(s, i)) {
+        if name_separators(word(s, i)) != 0 {
             return true;
         }
         i += 8;
     }
     // The last 8 bytes, overlapping what was already seen.
-    i != len && hit(word(s, len - 8))
+    i != len && name_separators(word(s, len - 8)) != 0
 }
 
 #[cfg(test)]

@@ -94,18 +94,6 @@ pub fn endpoint(base: &str, method: &str) -> String {
     s
 }
 
-/// `host[:port]` of an absolute URL, for log lines; never the user-info part (setup
-/// refuses URLs with one anyway) and never the path or query.
-pub fn authority(url: &str) -> &str {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let auth = &rest[..end];
-    match auth.rfind('@') {
-        Some(i) => &auth[i + 1..],
-        None => auth,
-    }
-}
-
 /// Decodes `%XX` (and `+` as space, as forms do). For tests and the test servers; the
 /// inverse of [`percent_encode`] on its output.
 pub fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
@@ -210,16 +198,5 @@ mod tests {
             substitute_host("http://fixed/api", b"h"),
             "http://fixed/api"
         );
-    }
-
-    #[test]
-    fn authorities() {
-        assert_eq!(authority("http://127.0.0.1:8080/api?x"), "127.0.0.1:8080");
-        assert_eq!(authority("https://api.example.org"), "api.example.org");
-        assert_eq!(
-            authority("https://u:p@api.example.org/x"),
-            "api.example.org"
-        );
-        assert_eq!(authority("http://[::1]:80/"), "[::1]:80");
     }
 }
