@@ -1,4 +1,4 @@
-//! Byte searches eight bytes at a time (SWAR), for the framing, the request parser and the
+//! Byte searches eight bytes at a time (SWAR), for the framing, the request parser, the
 //! users-file loader and the name checks: the hot loops of a build tuned for size.
 
 pub(crate) const LO: u64 = 0x0101_0101_0101_0101;
