@@ -309,7 +309,7 @@ for s in 6 5; do
     [ -n "$CRYPT_PROBE" ] && add "$S3|libxcrypt crypt_r (crypt_probe)" "$P $CRYPT_PROBE $DATA/hashes.tsv $s $SECS '$S3|libxcrypt crypt_r (crypt_probe)'"
     [ -n "$KIT" ] && add "$S3|libxcrypt crypt_r (kit crypt-bench --pwlen 12)" "kit_crypt '$S3|libxcrypt crypt_r (kit crypt-bench --pwlen 12)' $P $KIT/crypt-bench --json --trials 1 --seconds $SECS --pwlen 12 '\$$s\$'"
     add "$S3|xmpp_extauth::hash in-process (hashbench)" "$P $XB/hashbench --hashes $DATA/hashes.tsv --scheme $s --seconds $SECS --label '$S3|xmpp_extauth::hash in-process (hashbench)'"
-    [ -x "$XB-o3/hashbench" ] && add "$S3|same, built at opt-level 3 instead of \"z\"" "$P $XB-o3/hashbench --hashes $DATA/hashes.tsv --scheme $s --seconds $SECS --label '$S3|same, built at opt-level 3 instead of \"z\"'"
+    [ -x "$XB-o3/hashbench" ] && add "$S3|same, built at opt-level 3 instead of \"s\"" "$P $XB-o3/hashbench --hashes $DATA/hashes.tsv --scheme $s --seconds $SECS --label '$S3|same, built at opt-level 3 instead of \"s\"'"
     l="$S3|through the helper: auth, 10 users, ejabberd"
     add "$l" "$(rt "$l" -p ejabberd -n $NH --warmup 5 -w "$DATA/auth-ok-10.tsv" -- $H --protocol ejabberd --users-file "$DATA/users-10-sha$bits.txt")"
 done

@@ -462,7 +462,7 @@ EOF
 write_summary() {
 	local t f full small
 	{
-		echo "# xmpp-extauth $VERSION static binaries (stripped, opt-level z)"
+		echo "# xmpp-extauth $VERSION static binaries (stripped, opt-level s)"
 		echo
 		echo "Last build: $(date -u '+%Y-%m-%d %H:%M UTC') (\`$COMMAND\`) with $(rustc -V | cut -d' ' -f1-2)" \
 			"(std rebuilt, optimize_for_size), source commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."

@@ -267,7 +267,7 @@ const TEMPLATE_BLOCKS: usize = 9;
 /// salt added or not, password added or not), each fixed except for the previous digest C.
 /// So each shape is laid out once, padded, with its length field; a round then copies C
 /// into its slot and compresses the blocks: no per-round buffering logic at all, which
-/// matters most under the size-tuned release profile (opt-level "z").
+/// matters most under the size-tuned release profile (opt-level "s").
 ///
 /// `p` and `s` are the byte sequences P and S. Returns false (nothing done) when a
 /// message would not fit the templates.
