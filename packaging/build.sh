@@ -154,6 +154,9 @@ missing_tools() {
 		aarch64-*)
 			have_std "$t" || RUSTUP+=("rustup target add $t")
 			command -v aarch64-linux-gnu-gcc >/dev/null || APT+=(gcc-aarch64-linux-gnu)
+			# Only recommended by the compiler, so --no-install-recommends leaves it out,
+			# and ring's C code then fails on <bits/libc-header-start.h>.
+			[ -e /usr/aarch64-linux-gnu/include/stdint.h ] || APT+=(libc6-dev-arm64-cross)
 			;;
 		*)
 			have_zig || PIP+=("ziglang==$ZIG_VERSION")

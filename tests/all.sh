@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit and integration tests (pipes, pty, files, HTTP
-# servers, the real ejabberd and Prosody end-to-end suites), the file-only build, and the
-# package tests. Suites that need system packages (ejabberd, prosody, nginx, ...) skip
-# loudly when those are missing, and fail instead when CI=true. `.ci/run` installs them first.
+# servers, the real ejabberd and Prosody end-to-end suites), the file-only build, a compile
+# check for 32-bit MIPS, and the package tests. Suites that need system packages (ejabberd,
+# prosody, nginx, ...) skip loudly when those are missing, and fail instead when CI=true.
+# `.ci/run` installs them first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -26,6 +27,11 @@ step "tests (file-only build)" cargo test --no-default-features --lib --test bin
 step "lock timer on musl" cargo test --target x86_64-unknown-linux-musl --no-default-features --lib backend::file::write
 step "file watch on musl" cargo test --target x86_64-unknown-linux-musl --no-default-features --test file_watch
 step "tests (HTTP without TLS)" cargo test --no-default-features --features http --test http_backend
+# OpenWrt's mips_24kc and mipsel_24kc are 32-bit with no 64-bit atomics, and mips is
+# big-endian: check that the code compiles there (std built from rust-src, as
+# packaging/build.sh does). TLS is left out: ring's C code would need a MIPS C compiler.
+step "compiles for 32-bit MIPS" env RUSTC_BOOTSTRAP=1 cargo check -Z build-std=std,panic_abort \
+    --target mips-unknown-linux-musl --no-default-features --features http --target-dir target/mips-check
 if [ -x packaging/test.sh ] || [ -f packaging/test.sh ]; then
     step "package tests" bash packaging/test.sh --target x86_64-unknown-linux-musl
 fi

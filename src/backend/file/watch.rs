@@ -33,15 +33,19 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A `stat` at least this often even with no event: the backstop for changes inotify
 /// cannot see. One syscall a second costs nothing measurable.
 pub(crate) const RECHECK: Duration = Duration::from_secs(1);
 
-/// Events in any watched directory since the process started; bumped by the handler.
-static EVENTS: AtomicU64 = AtomicU64::new(0);
+/// Events in any watched directory since the process started (wrapping); bumped by the
+/// handler. 32 bits, not 64: 32-bit MIPS (OpenWrt's mips_24kc and mipsel_24kc) has no
+/// 64-bit atomics, and a signal handler needs a lock-free one. Only "changed since the
+/// last look" is read from it: a miss would take exactly a multiple of 2^32 signals
+/// between two requests, and even then the [`RECHECK`] look comes within a second.
+static EVENTS: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn on_sigio(_: libc::c_int) {
     EVENTS.fetch_add(1, Ordering::SeqCst);
@@ -71,7 +75,7 @@ pub(crate) struct Watch {
     fd: OwnedFd,
     path: PathBuf,
     /// The value of [`EVENTS`] at the last look.
-    seen: u64,
+    seen: u32,
     /// When the next look is due without an event ([`RECHECK`] after the last one).
     /// Kept as a time to compare with, not the last look's time: an `Instant` comparison
     /// costs a few instructions where a subtraction cost some 40 on every request.
