@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit and integration tests (pipes, pty, files, HTTP
 # servers, the real ejabberd and Prosody end-to-end suites), the file-only build, a compile
-# check for 32-bit MIPS, and the package tests. Suites that need system packages (ejabberd,
-# prosody, nginx, ...) skip loudly when those are missing, and fail instead when CI=true.
-# `.ci/run` installs them first.
+# check for 32-bit MIPS, a smoke run of the benchmark suite, and the package tests. Suites
+# that need system packages (ejabberd, prosody, nginx, ...) skip loudly when those are
+# missing, and fail instead when CI=true. `.ci/run` installs them first.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -32,6 +32,9 @@ step "tests (HTTP without TLS)" cargo test --no-default-features --features http
 # packaging/build.sh does). TLS is left out: ring's C code would need a MIPS C compiler.
 step "compiles for 32-bit MIPS" env RUSTC_BOOTSTRAP=1 cargo check -Z build-std=std,panic_abort \
     --target mips-unknown-linux-musl --no-default-features --features http --target-dir target/mips-check
+# The benchmark suite, one short round: every case runs and every answer is checked; speed
+# is not judged (figures come from full runs on a quiet machine, see README Performance).
+step "benchmark smoke" bash bench/run.sh --smoke --out target/bench-smoke
 if [ -x packaging/test.sh ] || [ -f packaging/test.sh ]; then
     step "package tests" bash packaging/test.sh --target x86_64-unknown-linux-musl
 fi
