@@ -87,8 +87,9 @@ built() {
 MUSL_BIN=$(built default $MUSL)
 MUSL_FILE_BIN=$(built --no-default-features $MUSL)
 # The packaged build when there is one (full mode builds it), else the plain cargo build.
-PKG_BIN=$(ls "$SZD"/dist/xmpp-extauth-*-"$MUSL" 2> /dev/null | head -n 1)
-PKG_FILE_BIN=$(ls "$SZD"/dist/xmpp-extauth-*-"$MUSL"-file-only 2> /dev/null | head -n 1)
+# (`|| true`: with pipefail, a failed ls would end the script under set -e.)
+PKG_BIN=$(ls "$SZD"/dist/xmpp-extauth-*-"$MUSL" 2> /dev/null | head -n 1 || true)
+PKG_FILE_BIN=$(ls "$SZD"/dist/xmpp-extauth-*-"$MUSL"-file-only 2> /dev/null | head -n 1 || true)
 if [ -n "$PKG_BIN" ] && [ -n "$PKG_FILE_BIN" ]; then
     MUSL_BIN=$PKG_BIN
     MUSL_FILE_BIN=$PKG_FILE_BIN
