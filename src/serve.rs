@@ -542,6 +542,16 @@ mod tests {
         }
     }
 
+    /// As under Prosody: a terminal that had nothing queued at start (so the first request
+    /// is dropped, see `Options::drop_first`).
+    fn tty_opts() -> Options {
+        Options {
+            tty: true,
+            drop_first: true,
+            ..opts(ProtocolChoice::Generic)
+        }
+    }
+
     fn run(o: &Options, chunks: &[&[u8]]) -> (Vec<u8>, usize) {
         let mut input = ChunkInput::new(chunks.iter().copied());
         let mut out = Vec::new();
@@ -657,9 +667,7 @@ mod tests {
 
     #[test]
     fn terminal_drops_first_request_and_skips_given_up_ones() {
-        let mut o = opts(ProtocolChoice::Generic);
-        o.tty = true;
-        o.drop_first = true;
+        let o = tty_opts();
         let (out, calls) = run(
             &o,
             &[b"auth:good:h:pw\n", b"auth:good:h:pw\n", b"isuser:good:h\n"],
@@ -674,9 +682,7 @@ mod tests {
 
     #[test]
     fn pending_input_skips_on_terminal() {
-        let mut o = opts(ProtocolChoice::Generic);
-        o.tty = true;
-        o.drop_first = true;
+        let o = tty_opts();
         let mut input = ChunkInput::new([
             &b"isuser:good:h\n"[..],
             b"isuser:good:h\n",
@@ -698,9 +704,7 @@ mod tests {
     /// arrives in the same read or completes in a later one, and the stream stays in step.
     #[test]
     fn line_feed_inside_a_request_is_no_oracle() {
-        let mut o = opts(ProtocolChoice::Generic);
-        o.tty = true;
-        o.drop_first = true;
+        let mut o = tty_opts();
         let (out, calls) = run(
             &o,
             &[

@@ -649,10 +649,10 @@ def check_root_left_file_writable(w, r):
         log("workaround: chowned %s to %s" % (sorted(p.name for p in w.data.glob("*.lock")), EJABBERD_USER))
 
 
-def run(args):
-    r = Results()
-    w = World(args.binary, args.http)
-    log("work dir %s, c2s port %d, dist port %d, node %s" % (w.work, w.c2s_port, w.dist_port, w.node))
+def run_guarded(r, w, body, leftover):
+    """Runs body() under the guards both suites share: SIGTERM ends it as an interruption,
+    a bug in the suite is a FAIL rather than a traceback that skips cleanup, and the world
+    is always stopped, then checked for processes left behind (leftover() lists them)."""
     t0 = time.monotonic()
 
     def on_signal(signum, _frame):
@@ -660,8 +660,40 @@ def run(args):
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        body()
+    except KeyboardInterrupt as e:
+        r.check("suite/interrupted", False, str(e))
+    except Exception as e:  # a bug in the suite must still end in cleanup and a FAIL
+        import traceback
+        traceback.print_exc()
+        r.check("suite/unexpected-exception", False, repr(e))
+    finally:
+        w.stop_everything()
+        left = leftover()
+        r.check("cleanup/no-process-left", not left, "still running: %s" % left)
+        log("runtime %.1f s" % (time.monotonic() - t0))
+    return r, w
+
+
+def finish(r, w, keep):
+    """Prints the summary, keeps the work dir when something failed (or when asked), and
+    exits 1 on any failure."""
+    r.summary()
+    if r.failed() or keep:
+        print("work dir kept for inspection: %s" % w.work)
+    else:
+        shutil.rmtree(w.work, ignore_errors=True)
+    sys.exit(1 if r.failed() else 0)
+
+
+def run(args):
+    r = Results()
+    w = World(args.binary, args.http)
+    log("work dir %s, c2s port %d, dist port %d, node %s" % (w.work, w.c2s_port, w.dist_port, w.node))
+
+    def body():
         if not create_users(w, r):
-            return r, w
+            return
         api_url = None
         if args.http:
             import api_server  # noqa: E402  (only needed for --http)
@@ -676,7 +708,7 @@ def run(args):
         log("starting ejabberd")
         if not r.check("setup/ejabberd-started-with-helpers", w.start(),
                        "see %s (helpers running: %s)" % (w.logs, w.helper_pids())):
-            return r, w
+            return
         helpers = w.helper_pids()
         log("helpers: %s" % sorted(helpers))
         r.check("setup/one-helper-per-vhost", len(helpers) == w.vhost_count(),
@@ -690,18 +722,9 @@ def run(args):
             check_http(w, r)
         check_health(w, r, helpers)
         check_shutdown(w, r)
-    except KeyboardInterrupt as e:
-        r.check("suite/interrupted", False, str(e))
-    except Exception as e:  # a bug in the suite must still end in cleanup and a FAIL
-        import traceback
-        traceback.print_exc()
-        r.check("suite/unexpected-exception", False, repr(e))
-    finally:
-        w.stop_everything()
-        leftover = {**processes_matching(str(w.work)), **processes_matching(w.node)}
-        r.check("cleanup/no-process-left", not leftover, "still running: %s" % leftover)
-        log("runtime %.1f s" % (time.monotonic() - t0))
-    return r, w
+
+    return run_guarded(r, w, body,
+                       lambda: {**processes_matching(str(w.work)), **processes_matching(w.node)})
 
 
 def main():
@@ -714,12 +737,7 @@ def main():
         sys.exit("run.py: must run as root (ejabberdctl runs the node as the ejabberd user)")
     sys.path.insert(0, str(HERE))
     r, w = run(args)
-    r.summary()
-    if r.failed() or args.keep:
-        print("work dir kept for inspection: %s" % w.work)
-    else:
-        shutil.rmtree(w.work, ignore_errors=True)
-    sys.exit(1 if r.failed() else 0)
+    finish(r, w, args.keep)
 
 
 if __name__ == "__main__":

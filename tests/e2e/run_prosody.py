@@ -718,15 +718,10 @@ def run(args):
     r = Results()
     w = World(args.binary)
     log("work dir %s, c2s port %d, auth module: %s" % (w.work, w.c2s_port, w.module_desc))
-    t0 = time.monotonic()
 
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt("signal %d" % signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
+    def body():
         if not create_users(w, r):
-            return r, w
+            return
         w.write_configs()
         for conf in sorted(w.etc.glob("*.conf")):
             c = subprocess.run(["setpriv", "--reuid", PROSODY_USER, "--regid", PROSODY_USER, "--init-groups",
@@ -740,7 +735,7 @@ def run(args):
                 r.check("setup/config-check-%s" % conf.stem, c.returncode == 0, "exit %d: %s" % (c.returncode, err))
         log("starting Prosody")
         if not r.check("setup/prosody-started", w.start(), "see %s" % w.logs):
-            return r, w
+            return
         r.check("setup/no-helper-before-first-login", not w.helper_pids(),
                 "Prosody starts helpers lazily, yet found %s" % w.helper_pids())
         helpers = {}
@@ -758,18 +753,8 @@ def run(args):
         check_recover(w, r)
         check_logs(w, r, helpers)
         check_shutdown(w, r)
-    except KeyboardInterrupt as e:
-        r.check("suite/interrupted", False, str(e))
-    except Exception as e:  # a bug in the suite must still end in cleanup and a FAIL
-        import traceback
-        traceback.print_exc()
-        r.check("suite/unexpected-exception", False, repr(e))
-    finally:
-        w.stop_everything()
-        leftover = processes_matching(str(w.work))
-        r.check("cleanup/no-process-left", not leftover, "still running: %s" % leftover)
-        log("runtime %.1f s" % (time.monotonic() - t0))
-    return r, w
+
+    return e2e.run_guarded(r, w, body, lambda: processes_matching(str(w.work)))
 
 
 def main():
@@ -780,12 +765,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("run_prosody.py: must run as root (Prosody runs as the prosody user)")
     r, w = run(args)
-    r.summary()
-    if r.failed() or args.keep:
-        print("work dir kept for inspection: %s" % w.work)
-    else:
-        shutil.rmtree(w.work, ignore_errors=True)
-    sys.exit(1 if r.failed() else 0)
+    e2e.finish(r, w, args.keep)
 
 
 if __name__ == "__main__":
