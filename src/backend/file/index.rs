@@ -5,10 +5,13 @@
 //! cost little more than the file itself on a router. A slot is 4 bytes: the offset of the
 //! entry's name (plus one; 0 is an empty slot) in its low `offset_bits` bits, just enough
 //! for this file, and the top bits of the key hash as a tag in the rest (9 bits for a
-//! 4 MB file, fewer for larger ones). The table holds at most 0.8 entries per slot, sized
+//! 4 MB file, fewer for larger ones). The table holds at most 0.6 entries per slot, sized
 //! exactly (no rounding up to a power of two). A lookup reads one run of slots, compares
-//! tags, and touches the file bytes only on a tag match: a miss costs one or two cache
-//! lines of slots, a hit one more for the line. Nothing is hashed with a password hash at
+//! tags, and touches the file bytes only on a tag match: a miss costs one cache line of
+//! slots, a hit one more for the line. Why 0.6 and not a denser 0.8: with linear probing
+//! a miss walks ~3.6 slots instead of ~13, which took pipelined `isuser` on 100,000
+//! users from 0.43× to 0.50× the pipe floor (bench/RESULTS.md), for 1.2 MB more slots per
+//! million users (0.16 MB at 100,000), well inside the memory target. Nothing is hashed with a password hash at
 //! load; stored hashes are only checked by `hash::parse`.
 //!
 //! Names that were not already lower case in the file are copied, normalised, into a
@@ -145,8 +148,8 @@ impl Table {
     /// Indexes `data` (the whole file). Never fails: bad lines are reported and skipped.
     pub(crate) fn build(data: Vec<u8>) -> (Table, Report) {
         let upper = parse::count_byte(b'\n', &data) + 1;
-        // Load factor <= 0.8 with linear probing and in-slot tags; always a free slot.
-        let cap = upper + upper / 4 + 1;
+        // Load factor <= 0.6 (see the module doc); always a free slot.
+        let cap = upper + upper * 2 / 3 + 1;
         let mut t = Table {
             data: Vec::new(),
             extra: Vec::new(),
@@ -387,7 +390,7 @@ impl Table {
         let mut i = ((u64::from(h as u32) * n as u64) >> 32) as usize;
         loop {
             // Skip to the next slot that ends the run or carries our tag: one branch per
-            // slot (a miss walks ~13 slots at load 0.8).
+            // slot (a miss walks ~3.6 slots at load 0.6).
             let Some(k) = slots[i..]
                 .iter()
                 .position(|&s| (s == EMPTY) | ((s ^ tag) & tag_mask == 0))
