@@ -167,4 +167,38 @@ mod tests {
             4
         );
     }
+
+    #[test]
+    fn find3_matches_naive_at_every_length_and_position() {
+        fn naive(hay: &[u8]) -> [Option<usize>; 3] {
+            let mut it = hay.iter().enumerate().filter(|(_, b)| **b == b':');
+            [(); 3].map(|_| it.next().map(|(i, _)| i))
+        }
+        let base: Vec<u8> = (0..150u8).map(|i| b'a' + i % 26).collect();
+        for len in 0..base.len() {
+            let h = &base[..len];
+            assert_eq!(find3(b':', h), [None; 3], "{len}");
+            // One, two, three and four matches at spread-out positions, across the
+            // 8-byte words and the 64-byte chunks.
+            for a in 0..len {
+                for gaps in [&[][..], &[1], &[7, 1], &[8, 56, 1], &[63, 1, 64]] {
+                    let mut v = h.to_vec();
+                    let mut at = a;
+                    v[at] = b':';
+                    for g in gaps {
+                        at += g;
+                        if at < len {
+                            v[at] = b':';
+                        }
+                    }
+                    assert_eq!(find3(b':', &v), naive(&v), "{len} {a} {gaps:?}");
+                }
+            }
+        }
+        // A byte one bit away from the needle is not a match.
+        assert_eq!(
+            find3(b':', b"\x3b\x3b\xba\x3b\x3b\x3b\x3b\x3b:x:"),
+            [Some(8), Some(10), None]
+        );
+    }
 }
