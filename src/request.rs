@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::wire::bytes::find3;
+use crate::wire::bytes::{find_byte, find3, word};
 
 /// One decoded request. Borrowed from the frame payload it came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -133,6 +133,67 @@ impl fmt::Debug for Request<'_> {
 
 /// Parses one frame payload (without its line ending or length prefix).
 pub fn parse(payload: &[u8]) -> Result<Request<'_>, Invalid> {
+    match parse_common(payload) {
+        Some(r) => r,
+        None => parse_any(payload),
+    }
+}
+
+/// `isuser` and `auth`, what servers send on every lookup and login, recognised by their
+/// first eight bytes: the command needs no search for its colon and no comparison
+/// against six words, and only the colons that bound a field are looked for. `None` for
+/// anything else, which `parse_any` decides; for these two commands the answer is the
+/// same as `parse_any`'s (tests check it), only cheaper (about 70 of the ~680
+/// instructions a pipelined `isuser` costs, callgrind).
+#[inline]
+fn parse_common(payload: &[u8]) -> Option<Result<Request<'_>, Invalid>> {
+    const ISUSER: u64 = u64::from_le_bytes(*b"isuser:\0");
+    const AUTH: u64 = u64::from_le_bytes(*b"auth:\0\0\0");
+    if payload.len() < 8 {
+        return None;
+    }
+    let w = word(payload, 0);
+    let (is_auth, c1) = if w & 0x00ff_ffff_ffff_ffff == ISUSER {
+        (false, 6)
+    } else if w & 0xff_ffff_ffff == AUTH {
+        (true, 4)
+    } else {
+        return None;
+    };
+    let rest = &payload[c1 + 1..];
+    let Some(c2) = find_byte(b':', rest) else {
+        return Some(Err(Invalid::MissingField));
+    };
+    let (user, rest) = (&rest[..c2], &rest[c2 + 1..]);
+    if !is_auth {
+        let host = rest;
+        if user.is_empty() || host.is_empty() {
+            return Some(Err(Invalid::EmptyName));
+        }
+        if find_byte(b':', host).is_some() {
+            return Some(Err(Invalid::ExtraField));
+        }
+        return Some(Ok(Request::IsUser { user, host }));
+    }
+    let Some(c3) = find_byte(b':', rest) else {
+        return Some(Err(Invalid::MissingField));
+    };
+    let (host, password) = (&rest[..c3], &rest[c3 + 1..]);
+    if user.is_empty() || host.is_empty() {
+        return Some(Err(Invalid::EmptyName));
+    }
+    if password.is_empty() {
+        return Some(Err(Invalid::EmptyPassword));
+    }
+    Some(Ok(Request::Auth {
+        user,
+        host,
+        password,
+    }))
+}
+
+/// Any payload: the general parser, and the reference `parse_common` is held to.
+fn parse_any(payload: &[u8]) -> Result<Request<'_>, Invalid> {
     // The first three colons, in one pass: command, user, host and password boundaries.
     let [c1, c2, c3] = find3(b':', payload);
     let command = &payload[..c1.unwrap_or(payload.len())];
@@ -223,6 +284,52 @@ mod tests {
                 password: b" pa:ss:w "
             }
         );
+    }
+
+    /// The fast path answers exactly as the general parser for every payload it takes,
+    /// and takes the common shapes (so the comparison is not vacuous).
+    #[test]
+    fn common_path_agrees_with_the_general_parser() {
+        let mut taken = 0;
+        let pieces: &[&[u8]] = &[b"", b"u", b"alice", b"a:b", b"user008172", b"x\0y", b"\xff"];
+        for cmd in [
+            &b"isuser"[..],
+            b"auth",
+            b"isuse",
+            b"authx",
+            b"isuserx",
+            b"setpass",
+            b"Auth",
+        ] {
+            for user in pieces {
+                for host in pieces {
+                    for tail in [
+                        None,
+                        Some(&b""[..]),
+                        Some(b"pw"),
+                        Some(b"p:w:"),
+                        Some(b"x:"),
+                    ] {
+                        let mut v = [cmd, b":", user, b":", host].concat();
+                        if let Some(t) = tail {
+                            v.push(b':');
+                            v.extend_from_slice(t);
+                        }
+                        for len in 0..=v.len() {
+                            let p = &v[..len];
+                            if let Some(fast) = parse_common(p) {
+                                taken += 1;
+                                assert_eq!(fast, parse_any(p), "{:?}", String::from_utf8_lossy(p));
+                            }
+                            assert_eq!(parse(p), parse_any(p));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 1000, "{taken}");
+        assert!(parse_common(b"isuser:user008172:example.test").is_some());
+        assert!(parse_common(b"auth:alice:example.org:secret").is_some());
     }
 
     #[test]
