@@ -33,6 +33,7 @@ pub(crate) fn name_separators(w: u64) -> u64 {
 /// optimises for size, which leaves byte loops unvectorised (and `memchr` from core costs
 /// ~90 instructions of set-up on a 10-byte field); loading 100,000 users spends most of
 /// its time finding line ends, and every request is split at its colons.
+#[inline]
 pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
     let len = hay.len();
     if len < 8 {
