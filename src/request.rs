@@ -143,7 +143,7 @@ pub fn parse(payload: &[u8]) -> Result<Request<'_>, Invalid> {
 /// first eight bytes: the command needs no search for its colon and no comparison
 /// against six words, and only the colons that bound a field are looked for. `None` for
 /// anything else, which `parse_any` decides; for these two commands the answer is the
-/// same as `parse_any`'s (tests check it), only cheaper (about 70 of the ~680
+/// same as `parse_any`'s (tests check it), only cheaper (about 60 of the ~680
 /// instructions a pipelined `isuser` costs, callgrind).
 #[inline]
 fn parse_common(payload: &[u8]) -> Option<Result<Request<'_>, Invalid>> {
