@@ -368,6 +368,8 @@ pub fn check_serve_stream(data: &[u8]) {
 /// (nothing lost, nothing trimmed); user and host hold no `:`; `Debug` never depends on
 /// (so never shows) the password.
 pub fn check_request_parse(data: &[u8]) {
+    // The fast path for isuser/auth answers exactly as the general parser, errors included.
+    assert_eq!(request::parse(data), request::parse_general(data));
     let Ok(req) = request::parse(data) else {
         return;
     };

@@ -179,8 +179,8 @@ mod tests {
         for len in 0..base.len() {
             let h = &base[..len];
             assert_eq!(find3(b':', h), [None; 3], "{len}");
-            // One, two, three and four matches at spread-out positions, across the
-            // 8-byte words and the 64-byte chunks.
+            // One to four matches, next to each other, across the 8-byte words and far
+            // apart.
             for a in 0..len {
                 for gaps in [&[][..], &[1], &[7, 1], &[8, 56, 1], &[63, 1, 64]] {
                     let mut v = h.to_vec();
