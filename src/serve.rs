@@ -553,12 +553,18 @@ mod tests {
     }
 
     fn run(o: &Options, chunks: &[&[u8]]) -> (Vec<u8>, usize) {
-        let mut input = ChunkInput::new(chunks.iter().copied());
         let mut out = Vec::new();
+        let calls = run_into(o, chunks, &mut out);
+        (out, calls)
+    }
+
+    /// `run` with the output of the caller's choice; returns the backend calls.
+    fn run_into(o: &Options, chunks: &[&[u8]], out: &mut dyn Write) -> usize {
+        let mut input = ChunkInput::new(chunks.iter().copied());
         let mut b = Fake { calls: 0 };
-        let end = serve(&mut input, &mut out, &mut b, o);
+        let end = serve(&mut input, out, &mut b, o);
         assert!(matches!(end, End::Eof), "{end:?}");
-        (out, b.calls)
+        b.calls
     }
 
     #[test]
@@ -649,14 +655,8 @@ mod tests {
         for _ in 0..40 {
             stream.extend_from_slice(b"auth:lag:h:pw\n");
         }
-        let mut input = ChunkInput::new([&stream[..]]);
         let mut out = Writes(Vec::new());
-        serve(
-            &mut input,
-            &mut out,
-            &mut Fake { calls: 0 },
-            &opts(ProtocolChoice::Generic),
-        );
+        run_into(&opts(ProtocolChoice::Generic), &[&stream], &mut out);
         // 2 ms a call: past BATCH_AGE at every clock read, so one write per CLOCK_EVERY
         // calls, and the rest at the end of the read.
         let n = CLOCK_EVERY as usize;
@@ -770,13 +770,11 @@ mod tests {
 
     #[test]
     fn each_batch_is_one_write_and_replies_are_never_split() {
-        let mut input = ChunkInput::new([&b"isuser:good:h\nisuser:x:h\n"[..], b"isuser:good:h\n"]);
         let mut out = Writes(Vec::new());
-        serve(
-            &mut input,
-            &mut out,
-            &mut Fake { calls: 0 },
+        run_into(
             &opts(ProtocolChoice::Generic),
+            &[b"isuser:good:h\nisuser:x:h\n", b"isuser:good:h\n"],
+            &mut out,
         );
         assert_eq!(out.0, vec![b"1\n0\n".to_vec(), b"1\n".to_vec()]);
     }
